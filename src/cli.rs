@@ -1,0 +1,86 @@
+//! The command line. Every option is also a `PERSONA_*` environment variable and, for `serve`,
+//! a `persona.toml` key.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+use datafusion::arrow::util::pretty::pretty_format_batches;
+use tracing::info;
+
+use crate::config::{Config, Overrides};
+use crate::error::Result;
+use crate::flight::{BoundServer, to_wire, wire_schema};
+use crate::query::{self, Access};
+use crate::server;
+
+#[derive(Debug, Parser)]
+#[command(name = "persona", version, about = "Serves a Delta Lake lakehouse of customer data as SQL over Arrow Flight SQL")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the configured Delta tables (or the embedded default lakehouse) over Flight SQL.
+    Serve(CommonArgs),
+    /// Run one read-only SQL query against the same catalog and print the result.
+    Sql {
+        #[command(flatten)]
+        common: CommonArgs,
+        /// The query, e.g. "SELECT count(*) FROM events".
+        query: String,
+    },
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct CommonArgs {
+    /// Configuration file [default: ./persona.toml when present].
+    #[arg(long, env = "PERSONA_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to serve Flight SQL on [default: 127.0.0.1:50051].
+    #[arg(long, env = "PERSONA_LISTEN")]
+    pub listen: Option<String>,
+    /// Folder of segment and check SQL files [default: sql].
+    #[arg(long, env = "PERSONA_SQL_DIR")]
+    pub sql_dir: Option<PathBuf>,
+    /// Folder where persona keeps the embedded lakehouse and its own tables [default: .persona].
+    #[arg(long, env = "PERSONA_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+impl CommonArgs {
+    fn config(&self) -> Result<Config> {
+        Config::load(&Overrides {
+            config: self.config.clone(),
+            listen: self.listen.clone(),
+            sql_dir: self.sql_dir.clone(),
+            data_dir: self.data_dir.clone(),
+        })
+    }
+}
+
+pub async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Serve(args) => {
+            let config = args.config()?;
+            let ctx = Arc::new(server::open(&config).await?);
+            let bound = BoundServer::bind(config.listen, ctx).await?;
+            info!("persona serves Flight SQL on grpc://{}", bound.local_addr()?);
+            eprintln!("persona: serving Flight SQL on grpc://{} (Ctrl-C to stop)", bound.local_addr()?);
+            bound.run_until(server::shutdown_signal()).await
+        }
+        Command::Sql { common, query } => {
+            let config = common.config()?;
+            let ctx = server::open(&config).await?;
+            let planned = query::plan_sql(&ctx, &query, Access::ReadOnly).await?;
+            let plan = query::bind(planned, Vec::new())?;
+            let schema = wire_schema(plan.schema().as_arrow());
+            let batches = ctx.execute_logical_plan(plan).await?.collect().await?;
+            let wired = batches.iter().map(|b| to_wire(b, &schema)).collect::<std::result::Result<Vec<_>, _>>()?;
+            println!("{}", pretty_format_batches(&wired)?);
+            Ok(())
+        }
+    }
+}

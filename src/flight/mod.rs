@@ -1,0 +1,58 @@
+//! Arrow Flight SQL over the shared DataFusion session.
+//!
+//! Layout: `service.rs` (the FlightSqlService), `metadata.rs` (catalog/schema/table/info
+//! answers), `handle.rs` (self-contained statement handles), `params.rs` (bound values),
+//! `wire.rs` (the types results are sent in), this file (binding and serving).
+
+mod handle;
+mod metadata;
+mod params;
+mod service;
+mod wire;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use arrow_flight::flight_service_server::FlightServiceServer;
+use datafusion::prelude::SessionContext;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+
+pub use service::PersonaFlightSql;
+pub use wire::{to_wire, wire_schema, wire_type};
+
+use crate::error::Result;
+
+/// Largest message accepted from a client (bound parameters, later ingest batches).
+const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+
+/// A server bound to its address but not yet serving: binding first lets callers learn the
+/// port (tests bind port 0) before any request can arrive.
+pub struct BoundServer {
+    listener: TcpListener,
+    ctx: Arc<SessionContext>,
+}
+
+impl BoundServer {
+    pub async fn bind(addr: SocketAddr, ctx: Arc<SessionContext>) -> Result<Self> {
+        let listener = TcpListener::bind(addr).await?;
+        Ok(Self { listener, ctx })
+    }
+
+    pub fn local_addr(&self) -> Result<SocketAddr> {
+        Ok(self.listener.local_addr()?)
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting and lets open calls finish.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> Result<()> {
+        let service = FlightServiceServer::new(PersonaFlightSql::new(self.ctx))
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES);
+        tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), shutdown)
+            .await
+            .map_err(|e| crate::error::PersonaError::Io(std::io::Error::other(e)))
+    }
+}

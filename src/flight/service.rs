@@ -1,0 +1,364 @@
+//! The Flight SQL service: plans in GetFlightInfo, streams in DoGet.
+//!
+//! Nothing is kept between GetFlightInfo and DoGet: the ticket carries the statement, DoGet plans
+//! it again and streams batches as DataFusion produces them, so a large result is never held
+//! whole in memory.
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use arrow_flight::encode::FlightDataEncoderBuilder;
+use arrow_flight::error::FlightError;
+use arrow_flight::sql::server::{FlightSqlService, PeekableFlightDataStream};
+use arrow_flight::sql::{
+    ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest,
+    ActionCreatePreparedStatementResult, CommandGetCatalogs, CommandGetCrossReference,
+    CommandGetDbSchemas, CommandGetExportedKeys, CommandGetImportedKeys, CommandGetPrimaryKeys,
+    CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables, CommandGetXdbcTypeInfo,
+    CommandPreparedStatementQuery, CommandPreparedStatementUpdate, CommandStatementIngest,
+    CommandStatementQuery, CommandStatementUpdate, DoPutPreparedStatementResult, ProstMessageExt,
+    SqlInfo, TicketStatementQuery,
+};
+use arrow_flight::{
+    FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest, HandshakeResponse, IpcMessage,
+    SchemaAsIpc, Ticket,
+};
+use bytes::Bytes;
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::arrow::ipc::writer::IpcWriteOptions;
+use datafusion::common::ScalarValue;
+use datafusion::prelude::SessionContext;
+use futures::{Stream, StreamExt, TryStreamExt, stream};
+use prost::Message;
+use tonic::{Request, Response, Status, Streaming};
+use uuid::Uuid;
+
+use super::handle::Handle;
+use super::metadata;
+use super::params;
+use super::wire::{to_wire, wire_schema};
+use crate::error::{PersonaError, Result};
+use crate::query::{self, Access};
+
+type DoGetStream = Pin<Box<dyn Stream<Item = Result<arrow_flight::FlightData, Status>> + Send + 'static>>;
+
+/// How many bound parameter sets are remembered for clients that ignore updated handles.
+const REMEMBERED_BINDINGS: usize = 10_000;
+
+#[derive(Clone)]
+pub struct PersonaFlightSql {
+    ctx: Arc<SessionContext>,
+    /// Parameters bound per prepared-statement id, for clients that reuse the original handle
+    /// after binding instead of the updated one we return.
+    bindings: Arc<Mutex<HashMap<Uuid, Bytes>>>,
+}
+
+impl PersonaFlightSql {
+    pub fn new(ctx: Arc<SessionContext>) -> Self {
+        Self { ctx, bindings: Arc::new(Mutex::new(HashMap::new())) }
+    }
+
+    /// Plans a statement for a network client and returns its result schema as sent.
+    async fn plan_schema(&self, handle: &Handle) -> Result<SchemaRef> {
+        let plan = self.plan(handle).await?;
+        Ok(wire_schema(plan.schema().as_arrow()))
+    }
+
+    async fn plan(&self, handle: &Handle) -> Result<datafusion::logical_expr::LogicalPlan> {
+        let planned = query::plan_sql(&self.ctx, &handle.sql, Access::ReadOnly).await?;
+        let values = self.parameter_values(handle)?;
+        query::bind(planned, values)
+    }
+
+    /// The handle's own parameters, else those remembered for its id, else none.
+    fn parameter_values(&self, handle: &Handle) -> Result<Vec<ScalarValue>> {
+        let ipc = if handle.parameters.is_empty() {
+            self.bindings.lock().expect("bindings lock").get(&handle.id).cloned().unwrap_or_default()
+        } else {
+            handle.parameters.clone()
+        };
+        params::decode(&ipc)
+    }
+
+    /// Executes a statement and streams it as Flight data with the announced schema.
+    async fn execute(&self, handle: &Handle) -> Result<DoGetStream> {
+        let plan = self.plan(handle).await?;
+        let schema = wire_schema(plan.schema().as_arrow());
+        let df = self.ctx.execute_logical_plan(plan).await?;
+        let batches = df.execute_stream().await?;
+        let target = schema.clone();
+        let wired = batches.map(move |batch| {
+            let batch = batch.map_err(|e| FlightError::Tonic(Box::new(Status::from(PersonaError::from(e)))))?;
+            to_wire(&batch, &target).map_err(FlightError::Arrow)
+        });
+        Ok(encode(schema, wired))
+    }
+
+    fn flight_info(&self, schema: &Schema, ticket: impl ProstMessageExt, descriptor: FlightDescriptor) -> Result<Response<FlightInfo>, Status> {
+        let ticket = Ticket::new(ticket.as_any().encode_to_vec());
+        let info = FlightInfo::new()
+            .try_with_schema(schema)
+            .map_err(|e| Status::internal(format!("cannot encode schema: {e}")))?
+            .with_endpoint(FlightEndpoint::new().with_ticket(ticket))
+            .with_descriptor(descriptor);
+        Ok(Response::new(info))
+    }
+
+    fn remember(&self, id: Uuid, parameters: Bytes) {
+        let mut bindings = self.bindings.lock().expect("bindings lock");
+        if bindings.len() >= REMEMBERED_BINDINGS && !bindings.contains_key(&id) {
+            // Clients that read the updated handle never need this entry; dropping an arbitrary
+            // one bounds memory for clients that never close their statements.
+            if let Some(k) = bindings.keys().next().copied() {
+                bindings.remove(&k);
+            }
+        }
+        bindings.insert(id, parameters);
+    }
+}
+
+fn encode(
+    schema: SchemaRef,
+    batches: impl Stream<Item = Result<RecordBatch, FlightError>> + Send + 'static,
+) -> DoGetStream {
+    // Setting the schema makes the encoder send it even when no batch follows.
+    let stream = FlightDataEncoderBuilder::new().with_schema(schema).build(batches).map_err(|e| match e {
+        FlightError::Tonic(status) => *status,
+        other => Status::internal(other.to_string()),
+    });
+    Box::pin(stream)
+}
+
+fn one_batch(batch: RecordBatch) -> DoGetStream {
+    let schema = batch.schema();
+    encode(schema, stream::iter([Ok(batch)]))
+}
+
+fn schema_bytes(schema: &Schema) -> Result<Bytes, Status> {
+    let message: IpcMessage = SchemaAsIpc::new(schema, &IpcWriteOptions::default())
+        .try_into()
+        .map_err(|e| Status::internal(format!("cannot encode schema: {e}")))?;
+    Ok(message.0)
+}
+
+fn read_only(what: &str) -> Status {
+    Status::from(PersonaError::PermissionDenied(format!("{what} is not allowed: network clients are read-only")))
+}
+
+#[tonic::async_trait]
+impl FlightSqlService for PersonaFlightSql {
+    type FlightService = PersonaFlightSql;
+
+    async fn do_handshake(
+        &self,
+        _request: Request<Streaming<HandshakeRequest>>,
+    ) -> Result<Response<Pin<Box<dyn Stream<Item = Result<HandshakeResponse, Status>> + Send>>>, Status> {
+        // No authentication is configured: answer the handshake so clients that always send one
+        // (JDBC with a user name) proceed.
+        let response = HandshakeResponse { protocol_version: 0, payload: Bytes::new() };
+        Ok(Response::new(Box::pin(stream::iter([Ok(response)]))))
+    }
+
+    async fn get_flight_info_statement(
+        &self,
+        query: CommandStatementQuery,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let handle = Handle::new(query.query);
+        let schema = self.plan_schema(&handle).await?;
+        let ticket = TicketStatementQuery { statement_handle: handle.encode() };
+        self.flight_info(&schema, ticket, request.into_inner())
+    }
+
+    async fn get_flight_info_prepared_statement(
+        &self,
+        cmd: CommandPreparedStatementQuery,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let mut handle = Handle::decode(&cmd.prepared_statement_handle)?;
+        if handle.parameters.is_empty()
+            && let Some(bound) = self.bindings.lock().expect("bindings lock").get(&handle.id)
+        {
+            handle = handle.with_parameters(bound.clone());
+        }
+        let schema = self.plan_schema(&handle).await?;
+        // The ticket carries the parameters so DoGet needs no server state.
+        let ticket = CommandPreparedStatementQuery { prepared_statement_handle: handle.encode() };
+        self.flight_info(&schema, ticket, request.into_inner())
+    }
+
+    async fn get_flight_info_catalogs(&self, q: CommandGetCatalogs, r: Request<FlightDescriptor>) -> Result<Response<FlightInfo>, Status> {
+        let schema = q.clone().into_builder().schema();
+        self.flight_info(&schema, q, r.into_inner())
+    }
+
+    async fn get_flight_info_schemas(&self, q: CommandGetDbSchemas, r: Request<FlightDescriptor>) -> Result<Response<FlightInfo>, Status> {
+        let schema = q.clone().into_builder().schema();
+        self.flight_info(&schema, q, r.into_inner())
+    }
+
+    async fn get_flight_info_tables(&self, q: CommandGetTables, r: Request<FlightDescriptor>) -> Result<Response<FlightInfo>, Status> {
+        let schema = q.clone().into_builder().schema();
+        self.flight_info(&schema, q, r.into_inner())
+    }
+
+    async fn get_flight_info_table_types(&self, q: CommandGetTableTypes, r: Request<FlightDescriptor>) -> Result<Response<FlightInfo>, Status> {
+        let schema = q.clone().into_builder().schema();
+        self.flight_info(&schema, q, r.into_inner())
+    }
+
+    async fn get_flight_info_sql_info(&self, q: CommandGetSqlInfo, r: Request<FlightDescriptor>) -> Result<Response<FlightInfo>, Status> {
+        let schema = q.clone().into_builder(&metadata::SQL_INFO).schema();
+        self.flight_info(&schema, q, r.into_inner())
+    }
+
+    async fn get_flight_info_xdbc_type_info(&self, q: CommandGetXdbcTypeInfo, r: Request<FlightDescriptor>) -> Result<Response<FlightInfo>, Status> {
+        let schema = q.clone().into_builder(&metadata::XDBC_TYPES).schema();
+        self.flight_info(&schema, q, r.into_inner())
+    }
+
+    async fn get_flight_info_primary_keys(&self, q: CommandGetPrimaryKeys, r: Request<FlightDescriptor>) -> Result<Response<FlightInfo>, Status> {
+        self.flight_info(&metadata::primary_keys_schema(), q, r.into_inner())
+    }
+
+    async fn get_flight_info_exported_keys(&self, q: CommandGetExportedKeys, r: Request<FlightDescriptor>) -> Result<Response<FlightInfo>, Status> {
+        self.flight_info(&metadata::foreign_keys_schema(), q, r.into_inner())
+    }
+
+    async fn get_flight_info_imported_keys(&self, q: CommandGetImportedKeys, r: Request<FlightDescriptor>) -> Result<Response<FlightInfo>, Status> {
+        self.flight_info(&metadata::foreign_keys_schema(), q, r.into_inner())
+    }
+
+    async fn get_flight_info_cross_reference(&self, q: CommandGetCrossReference, r: Request<FlightDescriptor>) -> Result<Response<FlightInfo>, Status> {
+        self.flight_info(&metadata::foreign_keys_schema(), q, r.into_inner())
+    }
+
+    async fn do_get_statement(&self, ticket: TicketStatementQuery, _r: Request<Ticket>) -> Result<Response<DoGetStream>, Status> {
+        let handle = Handle::decode(&ticket.statement_handle)?;
+        Ok(Response::new(self.execute(&handle).await?))
+    }
+
+    async fn do_get_prepared_statement(&self, cmd: CommandPreparedStatementQuery, _r: Request<Ticket>) -> Result<Response<DoGetStream>, Status> {
+        let handle = Handle::decode(&cmd.prepared_statement_handle)?;
+        Ok(Response::new(self.execute(&handle).await?))
+    }
+
+    async fn do_get_catalogs(&self, _q: CommandGetCatalogs, _r: Request<Ticket>) -> Result<Response<DoGetStream>, Status> {
+        Ok(Response::new(one_batch(metadata::catalogs(&self.ctx)?)))
+    }
+
+    async fn do_get_schemas(&self, q: CommandGetDbSchemas, _r: Request<Ticket>) -> Result<Response<DoGetStream>, Status> {
+        Ok(Response::new(one_batch(metadata::db_schemas(&self.ctx, q)?)))
+    }
+
+    async fn do_get_tables(&self, q: CommandGetTables, _r: Request<Ticket>) -> Result<Response<DoGetStream>, Status> {
+        Ok(Response::new(one_batch(metadata::tables(&self.ctx, q).await?)))
+    }
+
+    async fn do_get_table_types(&self, _q: CommandGetTableTypes, _r: Request<Ticket>) -> Result<Response<DoGetStream>, Status> {
+        Ok(Response::new(one_batch(metadata::table_types()?)))
+    }
+
+    async fn do_get_sql_info(&self, q: CommandGetSqlInfo, _r: Request<Ticket>) -> Result<Response<DoGetStream>, Status> {
+        let batch = q.into_builder(&metadata::SQL_INFO).build().map_err(PersonaError::from)?;
+        Ok(Response::new(one_batch(batch)))
+    }
+
+    async fn do_get_xdbc_type_info(&self, q: CommandGetXdbcTypeInfo, _r: Request<Ticket>) -> Result<Response<DoGetStream>, Status> {
+        let batch = q.into_builder(&metadata::XDBC_TYPES).build().map_err(PersonaError::from)?;
+        Ok(Response::new(one_batch(batch)))
+    }
+
+    // persona declares no keys: Delta tables carry no primary or foreign key constraints.
+    async fn do_get_primary_keys(&self, _q: CommandGetPrimaryKeys, _r: Request<Ticket>) -> Result<Response<DoGetStream>, Status> {
+        Ok(Response::new(one_batch(RecordBatch::new_empty(metadata::primary_keys_schema()))))
+    }
+
+    async fn do_get_exported_keys(&self, _q: CommandGetExportedKeys, _r: Request<Ticket>) -> Result<Response<DoGetStream>, Status> {
+        Ok(Response::new(one_batch(RecordBatch::new_empty(metadata::foreign_keys_schema()))))
+    }
+
+    async fn do_get_imported_keys(&self, _q: CommandGetImportedKeys, _r: Request<Ticket>) -> Result<Response<DoGetStream>, Status> {
+        Ok(Response::new(one_batch(RecordBatch::new_empty(metadata::foreign_keys_schema()))))
+    }
+
+    async fn do_get_cross_reference(&self, _q: CommandGetCrossReference, _r: Request<Ticket>) -> Result<Response<DoGetStream>, Status> {
+        Ok(Response::new(one_batch(RecordBatch::new_empty(metadata::foreign_keys_schema()))))
+    }
+
+    async fn do_put_statement_update(&self, _t: CommandStatementUpdate, _r: Request<PeekableFlightDataStream>) -> Result<i64, Status> {
+        Err(read_only("an update statement"))
+    }
+
+    async fn do_put_statement_ingest(&self, _t: CommandStatementIngest, _r: Request<PeekableFlightDataStream>) -> Result<i64, Status> {
+        Err(read_only("bulk ingest"))
+    }
+
+    async fn do_put_prepared_statement_update(&self, _q: CommandPreparedStatementUpdate, _r: Request<PeekableFlightDataStream>) -> Result<i64, Status> {
+        Err(read_only("a prepared update"))
+    }
+
+    async fn do_put_prepared_statement_query(
+        &self,
+        cmd: CommandPreparedStatementQuery,
+        request: Request<PeekableFlightDataStream>,
+    ) -> Result<DoPutPreparedStatementResult, Status> {
+        let handle = Handle::decode(&cmd.prepared_statement_handle)?;
+        let batches: Vec<RecordBatch> = arrow_flight::decode::FlightRecordBatchStream::new_from_flight_data(
+            request.into_inner().map_err(|status| FlightError::Tonic(Box::new(status))),
+        )
+        .try_collect()
+        .await
+        .map_err(|e| PersonaError::InvalidArgument(format!("cannot read bound parameters: {e}")))?;
+        let ipc = params::encode(&batches)?;
+        // Check now so a wrong count or type fails at bind time, where the client expects it.
+        let planned = query::plan_sql(&self.ctx, &handle.sql, Access::ReadOnly).await?;
+        query::bind(planned, params::decode(&ipc)?)?;
+        self.remember(handle.id, ipc.clone());
+        let updated = handle.with_parameters(ipc);
+        Ok(DoPutPreparedStatementResult { prepared_statement_handle: Some(updated.encode()) })
+    }
+
+    async fn do_action_create_prepared_statement(
+        &self,
+        req: ActionCreatePreparedStatementRequest,
+        _r: Request<arrow_flight::Action>,
+    ) -> Result<ActionCreatePreparedStatementResult, Status> {
+        let planned = query::plan_sql(&self.ctx, &req.query, Access::ReadOnly).await?;
+        let dataset = wire_schema(planned.plan.schema().as_arrow());
+        let handle = Handle::new(req.query);
+        Ok(ActionCreatePreparedStatementResult {
+            prepared_statement_handle: handle.encode(),
+            dataset_schema: schema_bytes(&dataset)?,
+            // Advertised in wire types: clients bind Utf8, and binding casts to what the plan reads.
+            parameter_schema: schema_bytes(&wire_schema(&planned.parameters))?,
+        })
+    }
+
+    async fn do_action_close_prepared_statement(
+        &self,
+        req: ActionClosePreparedStatementRequest,
+        _r: Request<arrow_flight::Action>,
+    ) -> Result<(), Status> {
+        // A malformed handle has nothing to close; closing is idempotent.
+        if let Ok(handle) = Handle::decode(&req.prepared_statement_handle) {
+            self.bindings.lock().expect("bindings lock").remove(&handle.id);
+        }
+        Ok(())
+    }
+
+    async fn register_sql_info(&self, _id: i32, _result: &SqlInfo) {
+        // SQL info is fixed at compile time (metadata::SQL_INFO); nothing registers at run time.
+    }
+}
+
+impl From<FlightError> for PersonaError {
+    fn from(e: FlightError) -> Self {
+        match e {
+            FlightError::Arrow(a) => PersonaError::Arrow(a),
+            other => PersonaError::InvalidArgument(other.to_string()),
+        }
+    }
+}

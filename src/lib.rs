@@ -1,0 +1,18 @@
+//! persona: a Delta Lake lakehouse of customer data served as SQL over Arrow Flight SQL.
+//!
+//! Layout: `config` (persona.toml and overrides), `embedded` (the default lakehouse),
+//! `catalog` (Delta tables that follow new versions), `session` (the DataFusion session),
+//! `query` (SQL -> checked plan), `flight` (the Flight SQL service), `server` (start-up),
+//! `cli` (the command line), `error` (errors and their gRPC codes).
+
+pub mod catalog;
+pub mod cli;
+pub mod config;
+pub mod embedded;
+pub mod error;
+pub mod flight;
+pub mod query;
+pub mod server;
+pub mod session;
+
+pub use error::{PersonaError, Result};

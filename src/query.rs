@@ -1,0 +1,266 @@
+//! From SQL text to a checked logical plan: parse once, enforce the client's policy, refuse
+//! unknown tables by name, then plan.
+//!
+//! Network clients are read-only: only queries, `EXPLAIN` of a query and `SHOW` pass. DDL,
+//! `COPY`, `SET`/`RESET`, DML and reading a server file by path are refused before anything
+//! is planned, so no file can be created or read on their behalf.
+
+use std::collections::HashMap;
+use std::ops::ControlFlow;
+
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::common::{ParamValues, ScalarValue, TableReference};
+use datafusion::execution::SessionState;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::SessionContext;
+use datafusion::sql::parser::{DFParserBuilder, Statement as DFStatement};
+use datafusion::sql::sqlparser::ast::{Expr, Statement, Value, visit_expressions_mut};
+use datafusion::sql::sqlparser::dialect::dialect_from_str;
+
+use crate::error::{PersonaError, Result};
+
+/// What a client may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Queries only: the default for every network client.
+    ReadOnly,
+    /// Everything DataFusion can plan; used by the server's own jobs.
+    Full,
+}
+
+/// A planned statement and what its parameters are.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    pub plan: LogicalPlan,
+    /// `$1..$n` in order, with the type DataFusion inferred (`Utf8` when it could not).
+    pub parameters: Schema,
+}
+
+/// Parses and plans one SQL statement for a client with the given access.
+pub async fn plan_sql(ctx: &SessionContext, sql: &str, access: Access) -> Result<Planned> {
+    let state = ctx.state();
+    let mut statement = parse_one(&state, sql)?;
+    if access == Access::ReadOnly {
+        check_read_only(&statement)?;
+    }
+    number_question_marks(&mut statement);
+    check_tables(&state, &statement)?;
+    let plan = state.statement_to_plan(statement).await?;
+    if access == Access::ReadOnly {
+        // Defence in depth: the planner's own verdict must agree with the statement check.
+        datafusion::execution::context::SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false)
+            .verify_plan(&plan)
+            .map_err(|e| PersonaError::PermissionDenied(e.strip_backtrace()))?;
+    }
+    let parameters = parameter_schema(&plan)?;
+    Ok(Planned { plan, parameters })
+}
+
+/// Binds positional parameter values (`$1` is `values[0]`) into a plan.
+pub fn bind(planned: Planned, values: Vec<ScalarValue>) -> Result<LogicalPlan> {
+    let expected = planned.parameters.fields().len();
+    if values.len() != expected {
+        return Err(PersonaError::InvalidArgument(format!(
+            "the statement has {expected} parameter(s) but {} value(s) were bound",
+            values.len()
+        )));
+    }
+    if expected == 0 {
+        return Ok(planned.plan);
+    }
+    // Bound values arrive in the client's types (ADBC sends Python ints as Int64, strings as
+    // Utf8); cast them to what the plan expects so `$1` compares like a literal would.
+    let cast = values
+        .into_iter()
+        .zip(planned.parameters.fields())
+        .map(|(v, f)| {
+            if v.data_type() == *f.data_type() || v.is_null() {
+                Ok(v)
+            } else {
+                v.cast_to(f.data_type()).map_err(|e| {
+                    PersonaError::InvalidArgument(format!(
+                        "parameter {}: cannot use a {} value as {}: {}",
+                        f.name(),
+                        v.data_type(),
+                        f.data_type(),
+                        e.strip_backtrace()
+                    ))
+                })
+            }
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(planned.plan.with_param_values(ParamValues::from(cast))?)
+}
+
+fn parse_one(state: &SessionState, sql: &str) -> Result<DFStatement> {
+    let options = state.config().options();
+    let dialect_name = options.sql_parser.dialect.to_string();
+    let dialect = dialect_from_str(&dialect_name)
+        .ok_or_else(|| PersonaError::Config(format!("unknown SQL dialect {dialect_name}")))?;
+    let mut statements = DFParserBuilder::new(sql)
+        .with_dialect(dialect.as_ref())
+        .with_recursion_limit(options.sql_parser.recursion_limit.get())
+        .build()?
+        .parse_statements()?;
+    match statements.len() {
+        1 => Ok(statements.pop_front().expect("one statement")),
+        0 => Err(PersonaError::InvalidArgument("the SQL text holds no statement".into())),
+        n => Err(PersonaError::InvalidArgument(format!(
+            "the SQL text holds {n} statements; send one statement per request"
+        ))),
+    }
+}
+
+fn check_read_only(statement: &DFStatement) -> Result<()> {
+    let refused = |what: &str| {
+        Err(PersonaError::PermissionDenied(format!(
+            "{what} is not allowed: network clients are read-only"
+        )))
+    };
+    match statement {
+        DFStatement::Statement(s) => match s.as_ref() {
+            Statement::Query(_)
+            | Statement::ShowTables { .. }
+            | Statement::ShowColumns { .. }
+            | Statement::ShowFunctions { .. }
+            | Statement::ShowVariable { .. } => Ok(()),
+            Statement::Explain { statement, analyze, .. } => {
+                if *analyze && !matches!(statement.as_ref(), Statement::Query(_)) {
+                    return refused("EXPLAIN ANALYZE of a non-query");
+                }
+                check_read_only(&DFStatement::Statement(statement.clone()))
+            }
+            other => refused(statement_kind(other)),
+        },
+        DFStatement::Explain(e) => check_read_only(&e.statement),
+        DFStatement::CreateExternalTable(_) => refused("CREATE EXTERNAL TABLE"),
+        DFStatement::CopyTo(_) => refused("COPY ... TO"),
+        DFStatement::Reset(_) => refused("RESET"),
+    }
+}
+
+/// A short name for a refused statement, taken from its SQL text (`CREATE TABLE ...` -> `CREATE TABLE`).
+fn statement_kind(s: &Statement) -> &'static str {
+    match s {
+        Statement::Insert(_) => "INSERT",
+        Statement::Update { .. } => "UPDATE",
+        Statement::Delete(_) => "DELETE",
+        Statement::Merge { .. } => "MERGE",
+        Statement::CreateTable(_) => "CREATE TABLE",
+        Statement::CreateView { .. } => "CREATE VIEW",
+        Statement::CreateSchema { .. } => "CREATE SCHEMA",
+        Statement::CreateDatabase { .. } => "CREATE DATABASE",
+        Statement::CreateFunction(_) => "CREATE FUNCTION",
+        Statement::Drop { .. } => "DROP",
+        Statement::DropFunction(_) => "DROP FUNCTION",
+        Statement::Truncate(_) => "TRUNCATE",
+        Statement::AlterTable(_) => "ALTER TABLE",
+        Statement::Set(_) => "SET",
+        Statement::Copy { .. } => "COPY",
+        Statement::Prepare { .. } | Statement::Execute { .. } | Statement::Deallocate { .. } => {
+            "SQL-level PREPARE/EXECUTE (use Flight SQL prepared statements)"
+        }
+        Statement::StartTransaction { .. } | Statement::Commit { .. } | Statement::Rollback { .. } => {
+            "a transaction statement"
+        }
+        _ => "this statement",
+    }
+}
+
+/// JDBC and ODBC write parameters as `?`; DataFusion numbers them. Rewrite `?` to `$1, $2, ...`
+/// in the order they appear.
+fn number_question_marks(statement: &mut DFStatement) {
+    let inner = match statement {
+        DFStatement::Statement(s) => s.as_mut(),
+        DFStatement::Explain(e) => return number_question_marks(&mut e.statement),
+        _ => return,
+    };
+    let mut n = 0;
+    let _ = visit_expressions_mut(inner, |expr| {
+        if let Expr::Value(v) = expr
+            && let Value::Placeholder(p) = &mut v.value
+            && p == "?"
+        {
+            n += 1;
+            *p = format!("${n}");
+        }
+        ControlFlow::<()>::Continue(())
+    });
+}
+
+/// Refuses file paths used as tables and reports unknown tables by name.
+fn check_tables(state: &SessionState, statement: &DFStatement) -> Result<()> {
+    for reference in state.resolve_table_references(statement)? {
+        let name = reference.table();
+        if looks_like_path(name) {
+            return Err(PersonaError::PermissionDenied(format!(
+                "reading a file by path (`{name}`) is not allowed; query the catalog's tables"
+            )));
+        }
+        let known = state
+            .schema_for_ref(reference.clone())
+            .map(|schema| schema.table_exist(name))
+            .unwrap_or(false);
+        if !known {
+            return Err(PersonaError::TableNotFound(display_reference(&reference)));
+        }
+    }
+    Ok(())
+}
+
+fn looks_like_path(name: &str) -> bool {
+    const FILE_SUFFIXES: [&str; 8] = [".csv", ".parquet", ".json", ".ndjson", ".avro", ".arrow", ".txt", ".gz"];
+    let lower = name.to_ascii_lowercase();
+    name.contains('/')
+        || name.contains('\\')
+        || name.contains("://")
+        || FILE_SUFFIXES.iter().any(|s| lower.ends_with(s))
+}
+
+fn display_reference(r: &TableReference) -> String {
+    let hint = "; list tables with SHOW TABLES";
+    format!("{r}{hint}")
+}
+
+fn parameter_schema(plan: &LogicalPlan) -> Result<Schema> {
+    let types: HashMap<String, Option<DataType>> = plan.get_parameter_types()?;
+    let mut numbered: Vec<(usize, String, DataType)> = types
+        .into_iter()
+        .map(|(id, ty)| {
+            let n = id.trim_start_matches('$').parse::<usize>().map_err(|_| {
+                PersonaError::InvalidArgument(format!(
+                    "parameter `{id}`: use positional parameters ($1, $2, ... or ?)"
+                ))
+            })?;
+            Ok((n, id, ty.unwrap_or(DataType::Utf8)))
+        })
+        .collect::<Result<_>>()?;
+    numbered.sort_by_key(|(n, _, _)| *n);
+    for (i, (n, _, _)) in numbered.iter().enumerate() {
+        if *n != i + 1 {
+            return Err(PersonaError::InvalidArgument(format!(
+                "parameters must be numbered $1..$n without gaps; ${} is missing",
+                i + 1
+            )));
+        }
+    }
+    Ok(Schema::new(
+        numbered.into_iter().map(|(_, id, ty)| Field::new(id, ty, true)).collect::<Vec<_>>(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::looks_like_path;
+
+    #[test]
+    fn paths_are_recognised() {
+        assert!(looks_like_path("/etc/hostname"));
+        assert!(looks_like_path("data.csv"));
+        assert!(looks_like_path("s3://bucket/x"));
+        assert!(!looks_like_path("events"));
+    }
+}

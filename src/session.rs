@@ -1,0 +1,32 @@
+//! The one DataFusion session every client shares: the `persona` catalog, information_schema
+//! (so `SHOW TABLES` and `SHOW FUNCTIONS` work) and the persona UDFs.
+
+use std::sync::Arc;
+
+use datafusion::catalog::CatalogProvider;
+use datafusion::prelude::{SessionConfig, SessionContext};
+
+use crate::catalog::{CATALOG, USER_SCHEMA};
+use crate::error::{PersonaError, Result};
+
+/// Builds the session over an already-built catalog, applying `[datafusion]` settings.
+pub fn build(
+    catalog: Arc<dyn CatalogProvider>,
+    settings: &std::collections::BTreeMap<String, String>,
+) -> Result<SessionContext> {
+    let mut config = SessionConfig::new()
+        .with_information_schema(true)
+        .with_create_default_catalog_and_schema(false)
+        .with_default_catalog_and_schema(CATALOG, USER_SCHEMA);
+    for (key, value) in settings {
+        config.options_mut().set(key, value).map_err(|e| {
+            PersonaError::Config(format!("datafusion.\"{key}\" = \"{value}\": {e}"))
+        })?;
+    }
+    let ctx = SessionContext::new_with_config(config);
+    ctx.register_catalog(CATALOG, catalog);
+    // Registered after the session is built: building with a function list would replace
+    // DataFusion's built-ins.
+    persona_udfs::register_all(&ctx)?;
+    Ok(ctx)
+}

@@ -1,0 +1,130 @@
+//! Shared test fixture: the embedded lakehouse built once per test run, and a Flight SQL server
+//! per test over any set of tables.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use arrow_flight::sql::client::FlightSqlServiceClient;
+use arrow_flight::sql::{CommandStatementQuery, ProstMessageExt};
+use arrow_flight::{FlightDescriptor, FlightInfo};
+use datafusion::arrow::array::RecordBatch;
+use futures::TryStreamExt;
+use persona::config::TableConfig;
+use persona::flight::BoundServer;
+use prost::Message;
+use tokio::sync::oneshot;
+use tonic::transport::Channel;
+
+/// The embedded default lakehouse, materialized once into a temporary folder that lives as
+/// long as the test process.
+pub fn embedded_tables() -> &'static [TableConfig] {
+    static TABLES: OnceLock<(tempfile::TempDir, Vec<TableConfig>)> = OnceLock::new();
+    &TABLES
+        .get_or_init(|| {
+            // Its own thread and runtime: the caller may already be inside a test's runtime.
+            std::thread::spawn(|| {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let rt = tokio::runtime::Runtime::new().expect("runtime");
+                let tables = rt.block_on(persona::embedded::materialize(dir.path())).expect("materialize embedded lakehouse");
+                (dir, tables)
+            })
+            .join()
+            .expect("materialize thread")
+        })
+        .1
+}
+
+pub fn shared_data() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data")
+}
+
+/// A running server; stops when dropped.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl TestServer {
+    pub async fn start(tables: &[TableConfig]) -> Self {
+        let catalog = persona::catalog::build(tables, &[]).await.expect("catalog");
+        let ctx = persona::session::build(catalog, &Default::default()).expect("session");
+        let bound = BoundServer::bind("127.0.0.1:0".parse().unwrap(), Arc::new(ctx)).await.expect("bind");
+        let addr = bound.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(bound.run_until(async move {
+            let _ = stopped.await;
+        }));
+        Self { addr, stop: Some(stop) }
+    }
+
+    pub async fn embedded() -> Self {
+        Self::start(embedded_tables()).await
+    }
+
+    pub async fn client(&self) -> FlightSqlServiceClient<Channel> {
+        let channel = Channel::from_shared(format!("http://{}", self.addr)).unwrap().connect().await.expect("connect");
+        FlightSqlServiceClient::new(channel)
+    }
+
+    /// Runs a statement query and collects every batch of every endpoint.
+    pub async fn query(&self, sql: &str) -> Vec<RecordBatch> {
+        let mut client = self.client().await;
+        let info = client.execute(sql.to_string(), None).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        fetch(&mut client, info).await
+    }
+
+    /// The gRPC status GetFlightInfo answers for a statement (the raw client keeps the code).
+    pub async fn status_of(&self, sql: &str) -> tonic::Status {
+        let mut client = self.client().await;
+        let cmd = CommandStatementQuery { query: sql.to_string(), transaction_id: None };
+        let descriptor = FlightDescriptor::new_cmd(cmd.as_any().encode_to_vec());
+        match client.inner_mut().get_flight_info(descriptor).await {
+            Ok(_) => panic!("expected `{sql}` to fail"),
+            Err(status) => status,
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+pub async fn fetch(client: &mut FlightSqlServiceClient<Channel>, info: FlightInfo) -> Vec<RecordBatch> {
+    let mut out = Vec::new();
+    for endpoint in info.endpoint {
+        let ticket = endpoint.ticket.expect("ticket");
+        let stream = client.do_get(ticket).await.expect("do_get");
+        out.extend(stream.try_collect::<Vec<_>>().await.expect("stream"));
+    }
+    out
+}
+
+/// The single value of a one-row, one-column result, formatted as text.
+pub fn scalar(batches: &[RecordBatch]) -> String {
+    let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    assert_eq!(rows, 1, "expected one row");
+    let batch = batches.iter().find(|b| b.num_rows() == 1).unwrap();
+    datafusion::arrow::util::display::array_value_to_string(batch.column(0), 0).unwrap()
+}
+
+pub fn row_count(batches: &[RecordBatch]) -> usize {
+    batches.iter().map(RecordBatch::num_rows).sum()
+}
+
+/// Every row as `a|b|c` text, in result order.
+pub fn row_strings(batches: &[RecordBatch]) -> Vec<String> {
+    use datafusion::arrow::util::display::array_value_to_string;
+    let mut out = Vec::new();
+    for b in batches {
+        for r in 0..b.num_rows() {
+            let cells: Vec<String> = b.columns().iter().map(|c| array_value_to_string(c, r).unwrap()).collect();
+            out.push(cells.join("|"));
+        }
+    }
+    out
+}

@@ -1,0 +1,113 @@
+//! Statement queries over Flight SQL on the embedded lakehouse. Expected figures come from the
+//! Online Retail data set's own README (row counts, checksums, first row) and from the raw
+//! Parquet read by DuckDB, not from persona.
+
+use datafusion::arrow::datatypes::{DataType, TimeUnit};
+
+use crate::fixture::{TestServer, row_count, scalar};
+
+#[tokio::test]
+async fn events_hold_both_years_without_the_overlap() {
+    let server = TestServer::embedded().await;
+    // 502,938 Online Retail II rows before 2010-12-01 + 541,909 Online Retail rows.
+    assert_eq!(scalar(&server.query("SELECT count(*) FROM events").await), "1044847");
+    // The Online Retail (2010-2011) part keeps the checksums its README gives.
+    let from_dec_2010 = "FROM events WHERE event_time >= TIMESTAMP '2010-12-01T00:00:00Z'";
+    assert_eq!(scalar(&server.query(&format!("SELECT sum(quantity) {from_dec_2010}")).await), "5176450");
+    assert_eq!(scalar(&server.query(&format!("SELECT round(sum(amount), 2) {from_dec_2010}")).await), "9747747.93");
+    assert_eq!(scalar(&server.query(&format!("SELECT count(DISTINCT invoice_no) {from_dec_2010}")).await), "25900");
+}
+
+#[tokio::test]
+async fn invoice_times_are_converted_from_uk_time_to_utc() {
+    let server = TestServer::embedded().await;
+    // First row of Online Retail: 2010-12-01 08:26 in London, GMT in winter.
+    let winter = server
+        .query("SELECT CAST(event_time AS VARCHAR), quantity, unit_price, customer_id, country FROM events WHERE invoice_no = '536365' AND stock_code = '85123A'")
+        .await;
+    let row = crate::fixture::row_strings(&winter);
+    assert_eq!(row, vec!["2010-12-01T08:26:00Z|6|2.55|17850|United Kingdom"]);
+    // Invoice 558638 was written at 08:16 on 2011-07-01 in London, BST (UTC+1).
+    let summer = server.query("SELECT DISTINCT CAST(event_time AS VARCHAR) FROM events WHERE invoice_no = '558638'").await;
+    assert_eq!(scalar(&summer), "2011-07-01T07:16:00Z");
+}
+
+#[tokio::test]
+async fn large_results_stream_in_many_batches_as_utf8() {
+    let server = TestServer::embedded().await;
+    let batches = server.query("SELECT * FROM events").await;
+    assert_eq!(row_count(&batches), 1_044_847);
+    assert!(batches.len() > 10, "a million rows came as {} batch(es)", batches.len());
+    let schema = batches[0].schema();
+    assert_eq!(schema.field_with_name("event_time").unwrap().data_type(), &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())));
+    for name in ["customer_id", "invoice_no", "description", "event_month", "country"] {
+        assert_eq!(schema.field_with_name(name).unwrap().data_type(), &DataType::Utf8, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn partition_values_arrive_decoded() {
+    let server = TestServer::embedded().await;
+    let batches = server.query("SELECT source, count(*) AS n FROM profiles GROUP BY source ORDER BY source").await;
+    assert_eq!(batches[0].schema().field(0).data_type(), &DataType::Utf8);
+    assert_eq!(crate::fixture::row_strings(&batches), vec!["pos|5000", "webshop|5000"]);
+}
+
+#[tokio::test]
+async fn empty_results_still_carry_their_schema() {
+    let server = TestServer::embedded().await;
+    let mut client = server.client().await;
+    let info = client
+        .execute("SELECT customer_id, event_time, amount FROM events WHERE customer_id = 'nobody'".into(), None)
+        .await
+        .unwrap();
+    let announced = info.clone().try_decode_schema().unwrap();
+    assert_eq!(announced.fields().len(), 3);
+    let batches = crate::fixture::fetch(&mut client, info).await;
+    assert_eq!(row_count(&batches), 0);
+    // The stream itself must carry the schema even with no rows.
+    let mut client = server.client().await;
+    let info = client.execute("SELECT customer_id FROM events WHERE false".into(), None).await.unwrap();
+    let ticket = info.endpoint[0].ticket.clone().unwrap();
+    let mut stream = client.do_get(ticket).await.unwrap();
+    use futures::StreamExt;
+    assert!(stream.next().await.is_none());
+    let schema = stream.schema().expect("schema sent before the end of the stream");
+    assert_eq!(schema.field(0).name(), "customer_id");
+    assert_eq!(schema.field(0).data_type(), &DataType::Utf8);
+}
+
+#[tokio::test]
+async fn webshop_profiles_join_real_event_customers() {
+    let server = TestServer::embedded().await;
+    let joined = server
+        .query("SELECT count(DISTINCT p.source_customer_id) FROM profiles p JOIN events e ON e.customer_id = p.source_customer_id WHERE p.source = 'webshop'")
+        .await;
+    // Every one of the 5,000 web-shop profiles is one of the 5,942 Online Retail customers.
+    assert_eq!(scalar(&joined), "5000");
+}
+
+#[tokio::test]
+async fn shipped_sql_files_run_on_the_embedded_data() {
+    let server = TestServer::embedded().await;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sql");
+    let mut ran = 0;
+    for kind in ["segments", "checks"] {
+        for entry in std::fs::read_dir(root.join(kind)).unwrap() {
+            let path = entry.unwrap().path();
+            let sql = std::fs::read_to_string(&path).unwrap();
+            let rows = row_count(&server.query(&sql).await);
+            if kind == "checks" && sql.contains("-- severity: error") {
+                // Blocking checks describe the shipped data: they pass (no failing rows).
+                assert_eq!(rows, 0, "{} found failing rows", path.display());
+            } else if kind == "checks" {
+                // Warnings may flag real quirks of the data; they must run.
+                assert!(sql.contains("-- severity: warn"), "{} declares no severity", path.display());
+            } else {
+                assert!(rows > 0, "{} selects nobody", path.display());
+            }
+            ran += 1;
+        }
+    }
+    assert!(ran >= 6, "only {ran} SQL files");
+}
