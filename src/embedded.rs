@@ -32,7 +32,7 @@ pub const TABLES: [&str; 2] = ["events", "profiles"];
 
 /// Builds any embedded table missing under `data_dir/lakehouse` and returns all of them.
 pub async fn materialize(data_dir: &Path) -> Result<Vec<TableConfig>> {
-    let root = data_dir.join("lakehouse");
+    let root = lakehouse_dir(data_dir);
     // delta-rs writes a plan only through a session that has its extension planner.
     let ctx = deltalake::delta_datafusion::create_session().into_inner();
     let mut registered = false;

@@ -55,6 +55,16 @@ impl PersonaError {
     }
 }
 
+impl From<arrow_flight::error::FlightError> for PersonaError {
+    fn from(e: arrow_flight::error::FlightError) -> Self {
+        match e {
+            arrow_flight::error::FlightError::Arrow(a) => PersonaError::Arrow(a),
+            // Anything else is a malformed stream from the client.
+            other => PersonaError::InvalidArgument(other.to_string()),
+        }
+    }
+}
+
 impl From<PersonaError> for DataFusionError {
     fn from(e: PersonaError) -> Self {
         match e {
@@ -151,14 +161,16 @@ fn arrow_code(e: &ArrowError) -> Code {
 fn delta_code(e: &DeltaTableError) -> Code {
     match e {
         DeltaTableError::NotATable(_) | DeltaTableError::InvalidTableLocation(_) => Code::NotFound,
-        DeltaTableError::InvalidVersion(_) | DeltaTableError::InvalidDateTimeString { .. } => {
-            Code::InvalidArgument
-        }
+        DeltaTableError::InvalidDateTimeString { .. } => Code::InvalidArgument,
+        // The version we followed no longer exists in the log.
+        DeltaTableError::InvalidVersion(_) => Code::NotFound,
         DeltaTableError::ChangeDataNotEnabled { .. }
         | DeltaTableError::ChangeDataNotRecorded { .. }
         | DeltaTableError::ChangeDataInvalidVersionRange { .. }
         | DeltaTableError::ChangeDataTimestampGreaterThanCommit { .. }
         | DeltaTableError::NoStartingVersionOrTimestamp => Code::InvalidArgument,
+        // A data file removed under us (vacuum, deleted table) will not come back on retry.
+        DeltaTableError::ObjectStore { source: object_store::Error::NotFound { .. } } => Code::NotFound,
         DeltaTableError::ObjectStore { .. } => Code::Unavailable,
         // The rest describe a log or data file the table itself got wrong, or a protocol
         // feature this reader lacks: the request was fine, the table is not readable here.

@@ -22,10 +22,8 @@ use crate::error::{PersonaError, Result};
 /// What a client may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
-    /// Queries only: the default for every network client.
+    /// Queries, EXPLAIN and SHOW only: the default for every network client.
     ReadOnly,
-    /// Everything DataFusion can plan; used by the server's own jobs.
-    Full,
 }
 
 /// A planned statement and what its parameters are.
@@ -40,20 +38,21 @@ pub struct Planned {
 pub async fn plan_sql(ctx: &SessionContext, sql: &str, access: Access) -> Result<Planned> {
     let state = ctx.state();
     let mut statement = parse_one(&state, sql)?;
-    if access == Access::ReadOnly {
-        check_read_only(&statement)?;
+    match access {
+        Access::ReadOnly => check_read_only(&statement)?,
     }
     number_question_marks(&mut statement);
     check_tables(&state, &statement)?;
     let plan = state.statement_to_plan(statement).await?;
-    if access == Access::ReadOnly {
-        // Defence in depth: the planner's own verdict must agree with the statement check.
-        datafusion::execution::context::SQLOptions::new()
+    match access {
+        // Defence in depth: the planner's own verdict must agree with the statement check
+        // (it is what stops `SELECT ... INTO`, a query that creates a table).
+        Access::ReadOnly => datafusion::execution::context::SQLOptions::new()
             .with_allow_ddl(false)
             .with_allow_dml(false)
             .with_allow_statements(false)
             .verify_plan(&plan)
-            .map_err(|e| PersonaError::PermissionDenied(e.strip_backtrace()))?;
+            .map_err(|e| PersonaError::PermissionDenied(format!("{}: network clients are read-only", e.strip_backtrace())))?,
     }
     let parameters = parameter_schema(&plan)?;
     Ok(Planned { plan, parameters })
@@ -77,7 +76,7 @@ pub fn bind(planned: Planned, values: Vec<ScalarValue>) -> Result<LogicalPlan> {
         .into_iter()
         .zip(planned.parameters.fields())
         .map(|(v, f)| {
-            if v.data_type() == *f.data_type() || v.is_null() {
+            if v.data_type() == *f.data_type() {
                 Ok(v)
             } else {
                 v.cast_to(f.data_type()).map_err(|e| {
@@ -127,14 +126,9 @@ fn check_read_only(statement: &DFStatement) -> Result<()> {
             | Statement::ShowColumns { .. }
             | Statement::ShowFunctions { .. }
             | Statement::ShowVariable { .. } => Ok(()),
-            Statement::Explain { statement, analyze, .. } => {
-                if *analyze && !matches!(statement.as_ref(), Statement::Query(_)) {
-                    return refused("EXPLAIN ANALYZE of a non-query");
-                }
-                check_read_only(&DFStatement::Statement(statement.clone()))
-            }
             other => refused(statement_kind(other)),
         },
+        // DataFusion's parser turns every EXPLAIN into its own statement: check what it explains.
         DFStatement::Explain(e) => check_read_only(&e.statement),
         DFStatement::CreateExternalTable(_) => refused("CREATE EXTERNAL TABLE"),
         DFStatement::CopyTo(_) => refused("COPY ... TO"),
@@ -142,7 +136,7 @@ fn check_read_only(statement: &DFStatement) -> Result<()> {
     }
 }
 
-/// A short name for a refused statement, taken from its SQL text (`CREATE TABLE ...` -> `CREATE TABLE`).
+/// A short name for a refused statement, for the error message.
 fn statement_kind(s: &Statement) -> &'static str {
     match s {
         Statement::Insert(_) => "INSERT",
@@ -195,6 +189,10 @@ fn number_question_marks(statement: &mut DFStatement) {
 fn check_tables(state: &SessionState, statement: &DFStatement) -> Result<()> {
     for reference in state.resolve_table_references(statement)? {
         let name = reference.table();
+        // Table functions (`generate_series(1, 3)`) appear among the references too.
+        if matches!(reference, TableReference::Bare { .. }) && state.table_functions().contains_key(name) {
+            continue;
+        }
         if looks_like_path(name) {
             return Err(PersonaError::PermissionDenied(format!(
                 "reading a file by path (`{name}`) is not allowed; query the catalog's tables"

@@ -3,75 +3,72 @@
 //! Each query asks the catalog for its tables; at that moment we look at the table's log and, when
 //! another writer has committed since, move our snapshot forward. The check is one listing of the
 //! log after the current version, so it stays cheap for a table that did not change.
+//!
+//! No lock is held across storage I/O: a refresh works on a copy of the table and swaps it in,
+//! so one slow object-store call never queues up every other query on the table.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use datafusion::catalog::TableProvider;
 use deltalake::DeltaTable;
-use tokio::sync::Mutex;
-use url::Url;
 
 use crate::config::TableConfig;
 use crate::error::{PersonaError, Result};
 
 #[derive(Debug)]
 pub struct FollowedTable {
-    name: String,
+    config: TableConfig,
     state: Mutex<State>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct State {
     table: DeltaTable,
-    /// The provider for `provider_version`, reused while the table does not change.
-    provider: Option<(Option<u64>, Arc<dyn TableProvider>)>,
+    /// The provider for the loaded version, reused while the table does not change.
+    provider: Option<Arc<dyn TableProvider>>,
 }
 
 impl FollowedTable {
     /// Opens the table at its newest version; fails with the table's name when the location
     /// holds no Delta table.
-    pub async fn open(cfg: &TableConfig) -> Result<Self> {
-        let options: HashMap<String, String> = cfg.storage_options.clone().into_iter().collect();
-        let table = deltalake::open_table_with_storage_options(cfg.url.clone(), options)
-            .await
-            .map_err(|e| PersonaError::delta(format!("{} at {}", cfg.name, cfg.url), e))?;
-        Ok(Self { name: cfg.name.clone(), state: Mutex::new(State { table, provider: None }) })
+    pub async fn open(config: &TableConfig) -> Result<Self> {
+        let table = open_latest(config).await?;
+        Ok(Self { config: config.clone(), state: Mutex::new(State { table, provider: None }) })
     }
 
     pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// The table's location.
-    pub async fn url(&self) -> Url {
-        self.state.lock().await.table.table_url().clone()
+        &self.config.name
     }
 
     /// A provider for the newest committed version.
     pub async fn current(&self) -> Result<Arc<dyn TableProvider>> {
-        let mut state = self.state.lock().await;
-        let latest = state
-            .table
-            .get_latest_version()
-            .await
-            .map_err(|e| PersonaError::delta(&self.name, e))?;
-        if state.table.version() != Some(latest) {
-            state.table.update_state().await.map_err(|e| PersonaError::delta(&self.name, e))?;
+        let State { mut table, provider } = self.state.lock().expect("table state lock").clone();
+        let loaded = table.version();
+        match table.get_latest_version().await {
+            Ok(latest) if Some(latest) == loaded => {
+                if let Some(provider) = provider {
+                    return Ok(provider);
+                }
+            }
+            Ok(_) => table.update_state().await.map_err(|e| PersonaError::delta(self.name(), e))?,
+            // The log we followed is gone (table deleted and re-created, or old commits cleaned
+            // up): start again from the newest state instead of failing until a restart.
+            Err(_) => table = open_latest(&self.config).await?,
         }
-        let version = state.table.version();
-        if let Some((v, provider)) = &state.provider
-            && *v == version
-        {
-            return Ok(provider.clone());
+        let provider = table.table_provider().await?;
+        let mut state = self.state.lock().expect("table state lock");
+        // Another query may have moved further ahead meanwhile; never step back.
+        if state.table.version() <= table.version() {
+            *state = State { table, provider: Some(provider.clone()) };
         }
-        let provider = state.table.table_provider().await?;
-        state.provider = Some((version, provider.clone()));
         Ok(provider)
     }
+}
 
-    /// The version the last query saw.
-    pub async fn version(&self) -> Option<u64> {
-        self.state.lock().await.table.version()
-    }
+async fn open_latest(config: &TableConfig) -> Result<DeltaTable> {
+    let options: HashMap<String, String> = config.storage_options.clone().into_iter().collect();
+    deltalake::open_table_with_storage_options(config.url.clone(), options)
+        .await
+        .map_err(|e| PersonaError::delta(format!("{} at {}", config.name, config.url), e))
 }

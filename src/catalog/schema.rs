@@ -19,10 +19,6 @@ impl DeltaSchema {
         let tables = tables.into_iter().map(|t| (t.name().to_string(), Arc::new(t))).collect();
         Self { tables }
     }
-
-    pub fn followed(&self, name: &str) -> Option<&Arc<FollowedTable>> {
-        self.tables.get(name)
-    }
 }
 
 #[async_trait]

@@ -2,13 +2,11 @@
 //!
 //! Handles are self-contained: they carry the SQL text and, once parameters are bound, the
 //! parameter values as Arrow IPC. Any server process can answer them and two clients never
-//! share state. Each prepare also gets a random id so a client that ignores the updated handle
-//! returned from binding (older Flight SQL clients) can still be matched to its own values.
+//! share state, even when they prepare the same SQL.
 //!
-//! Layout: `PSN1` | 16-byte id | u32 SQL length | SQL (UTF-8) | parameters (IPC stream, may be empty)
+//! Layout: `PSN1` | u32 SQL length | SQL (UTF-8) | parameters (IPC stream, may be empty)
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use uuid::Uuid;
 
 use crate::error::{PersonaError, Result};
 
@@ -16,7 +14,6 @@ const MAGIC: &[u8; 4] = b"PSN1";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Handle {
-    pub id: Uuid,
     pub sql: String,
     /// Bound parameters as an Arrow IPC stream; empty when none are bound.
     pub parameters: Bytes,
@@ -24,17 +21,16 @@ pub struct Handle {
 
 impl Handle {
     pub fn new(sql: impl Into<String>) -> Self {
-        Self { id: Uuid::new_v4(), sql: sql.into(), parameters: Bytes::new() }
+        Self { sql: sql.into(), parameters: Bytes::new() }
     }
 
     pub fn with_parameters(&self, parameters: Bytes) -> Self {
-        Self { id: self.id, sql: self.sql.clone(), parameters }
+        Self { sql: self.sql.clone(), parameters }
     }
 
     pub fn encode(&self) -> Bytes {
-        let mut out = BytesMut::with_capacity(24 + self.sql.len() + self.parameters.len());
+        let mut out = BytesMut::with_capacity(8 + self.sql.len() + self.parameters.len());
         out.put_slice(MAGIC);
-        out.put_slice(self.id.as_bytes());
         out.put_u32(self.sql.len() as u32);
         out.put_slice(self.sql.as_bytes());
         out.put_slice(&self.parameters);
@@ -44,19 +40,17 @@ impl Handle {
     pub fn decode(raw: &[u8]) -> Result<Self> {
         let bad = |why: &str| PersonaError::InvalidArgument(format!("malformed statement handle: {why}"));
         let mut buf = raw;
-        if buf.len() < 24 || &buf[..4] != MAGIC {
+        if buf.len() < 8 || &buf[..4] != MAGIC {
             return Err(bad("not issued by this server"));
         }
         buf.advance(4);
-        let id = Uuid::from_slice(&buf[..16]).map_err(|_| bad("bad id"))?;
-        buf.advance(16);
         let len = buf.get_u32() as usize;
         if buf.len() < len {
             return Err(bad("truncated"));
         }
         let sql = std::str::from_utf8(&buf[..len]).map_err(|_| bad("SQL is not UTF-8"))?.to_string();
         let parameters = Bytes::copy_from_slice(&buf[len..]);
-        Ok(Self { id, sql, parameters })
+        Ok(Self { sql, parameters })
     }
 }
 
@@ -70,7 +64,7 @@ mod tests {
         assert_eq!(Handle::decode(&h.encode()).unwrap(), h);
         assert!(Handle::decode(b"garbage").is_err());
         let mut truncated = h.encode().to_vec();
-        truncated.truncate(26);
+        truncated.truncate(10);
         assert!(Handle::decode(&truncated).is_err());
     }
 }

@@ -45,6 +45,9 @@ pub fn db_schemas(ctx: &SessionContext, cmd: CommandGetDbSchemas) -> Result<Reco
 /// Tables of every schema; `information_schema` views are listed as VIEW. With
 /// `include_schema`, each table's schema is given in the types results are sent in.
 pub async fn tables(ctx: &SessionContext, cmd: CommandGetTables) -> Result<RecordBatch> {
+    // Without `include_schema` the builder ignores schemas: skip opening (and refreshing) tables.
+    let with_schemas = cmd.include_schema;
+    let no_schema = Schema::empty();
     let mut b: GetTablesBuilder = cmd.into_builder();
     let state = ctx.state();
     for catalog_name in ctx.catalog_names() {
@@ -52,6 +55,10 @@ pub async fn tables(ctx: &SessionContext, cmd: CommandGetTables) -> Result<Recor
         for schema_name in catalog.schema_names() {
             let Some(schema) = catalog.schema(&schema_name) else { continue };
             for table in schema.table_names() {
+                if !with_schemas {
+                    b.append(&catalog_name, &schema_name, &table, "TABLE", &no_schema)?;
+                    continue;
+                }
                 // One unreadable table (deleted folder, unreachable bucket) must not hide the
                 // others from a BI tool's catalog browser; it is logged and left out.
                 match schema.table(&table).await {
@@ -98,9 +105,10 @@ pub static SQL_INFO: LazyLock<SqlInfoData> = LazyLock::new(|| {
     b.append(SqlInfo::SqlDdlCatalog, false);
     b.append(SqlInfo::SqlDdlSchema, false);
     b.append(SqlInfo::SqlDdlTable, false);
-    // DataFusion folds unquoted identifiers to lower case and keeps quoted ones as written.
+    // DataFusion folds unquoted identifiers to lower case and keeps quoted ones exactly as
+    // written; the protocol has no "case-sensitive, stored as written" value, so say Unknown.
     b.append(SqlInfo::SqlIdentifierCase, SqlSupportedCaseSensitivity::SqlCaseSensitivityLowercase as i32);
-    b.append(SqlInfo::SqlQuotedIdentifierCase, SqlSupportedCaseSensitivity::SqlCaseSensitivityCaseInsensitive as i32);
+    b.append(SqlInfo::SqlQuotedIdentifierCase, SqlSupportedCaseSensitivity::SqlCaseSensitivityUnknown as i32);
     b.append(SqlInfo::SqlIdentifierQuoteChar, "\"");
     b.append(SqlInfo::SqlAllTablesAreSelectable, true);
     b.append(SqlInfo::SqlNullOrdering, SqlNullOrdering::SqlNullsSortedHigh as i32);
@@ -135,7 +143,6 @@ pub static XDBC_TYPES: LazyLock<XdbcTypeInfoData> = LazyLock::new(|| {
             interval_precision: None,
         });
     };
-    // Ordered by XDBC type code, as JDBC's getTypeInfo expects.
     add("BIGINT", XdbcDataType::XdbcBigint, Some(19), None, Some(10));
     add("BOOLEAN", XdbcDataType::XdbcBit, Some(1), None, None);
     add("TINYINT", XdbcDataType::XdbcTinyint, Some(3), None, Some(10));

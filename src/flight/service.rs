@@ -1,12 +1,15 @@
 //! The Flight SQL service: plans in GetFlightInfo, streams in DoGet.
 //!
-//! Nothing is kept between GetFlightInfo and DoGet: the ticket carries the statement, DoGet plans
-//! it again and streams batches as DataFusion produces them, so a large result is never held
-//! whole in memory.
+//! The server keeps no per-client state: tickets and prepared-statement handles carry the SQL and
+//! any bound values, DoGet plans the statement again and streams batches as DataFusion produces
+//! them, so a large result is never held whole in memory.
+//!
+//! Binding parameters returns an updated handle (`DoPutPreparedStatementResult`), which clients
+//! must use from then on: arrow-rs, the Go ADBC driver and the Java Flight SQL JDBC driver since
+//! Arrow 15 do. A client that re-sends the original handle gets a clear "0 values bound" error.
 
-use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use arrow_flight::encode::FlightDataEncoderBuilder;
 use arrow_flight::error::FlightError;
@@ -28,12 +31,10 @@ use bytes::Bytes;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::arrow::ipc::writer::IpcWriteOptions;
-use datafusion::common::ScalarValue;
 use datafusion::prelude::SessionContext;
 use futures::{Stream, StreamExt, TryStreamExt, stream};
 use prost::Message;
 use tonic::{Request, Response, Status, Streaming};
-use uuid::Uuid;
 
 use super::handle::Handle;
 use super::metadata;
@@ -44,20 +45,14 @@ use crate::query::{self, Access};
 
 type DoGetStream = Pin<Box<dyn Stream<Item = Result<arrow_flight::FlightData, Status>> + Send + 'static>>;
 
-/// How many bound parameter sets are remembered for clients that ignore updated handles.
-const REMEMBERED_BINDINGS: usize = 10_000;
-
 #[derive(Clone)]
 pub struct PersonaFlightSql {
     ctx: Arc<SessionContext>,
-    /// Parameters bound per prepared-statement id, for clients that reuse the original handle
-    /// after binding instead of the updated one we return.
-    bindings: Arc<Mutex<HashMap<Uuid, Bytes>>>,
 }
 
 impl PersonaFlightSql {
     pub fn new(ctx: Arc<SessionContext>) -> Self {
-        Self { ctx, bindings: Arc::new(Mutex::new(HashMap::new())) }
+        Self { ctx }
     }
 
     /// Plans a statement for a network client and returns its result schema as sent.
@@ -68,18 +63,7 @@ impl PersonaFlightSql {
 
     async fn plan(&self, handle: &Handle) -> Result<datafusion::logical_expr::LogicalPlan> {
         let planned = query::plan_sql(&self.ctx, &handle.sql, Access::ReadOnly).await?;
-        let values = self.parameter_values(handle)?;
-        query::bind(planned, values)
-    }
-
-    /// The handle's own parameters, else those remembered for its id, else none.
-    fn parameter_values(&self, handle: &Handle) -> Result<Vec<ScalarValue>> {
-        let ipc = if handle.parameters.is_empty() {
-            self.bindings.lock().expect("bindings lock").get(&handle.id).cloned().unwrap_or_default()
-        } else {
-            handle.parameters.clone()
-        };
-        params::decode(&ipc)
+        query::bind(planned, params::decode(&handle.parameters)?)
     }
 
     /// Executes a statement and streams it as Flight data with the announced schema.
@@ -104,18 +88,6 @@ impl PersonaFlightSql {
             .with_endpoint(FlightEndpoint::new().with_ticket(ticket))
             .with_descriptor(descriptor);
         Ok(Response::new(info))
-    }
-
-    fn remember(&self, id: Uuid, parameters: Bytes) {
-        let mut bindings = self.bindings.lock().expect("bindings lock");
-        if bindings.len() >= REMEMBERED_BINDINGS && !bindings.contains_key(&id) {
-            // Clients that read the updated handle never need this entry; dropping an arbitrary
-            // one bounds memory for clients that never close their statements.
-            if let Some(k) = bindings.keys().next().copied() {
-                bindings.remove(&k);
-            }
-        }
-        bindings.insert(id, parameters);
     }
 }
 
@@ -177,12 +149,7 @@ impl FlightSqlService for PersonaFlightSql {
         cmd: CommandPreparedStatementQuery,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let mut handle = Handle::decode(&cmd.prepared_statement_handle)?;
-        if handle.parameters.is_empty()
-            && let Some(bound) = self.bindings.lock().expect("bindings lock").get(&handle.id)
-        {
-            handle = handle.with_parameters(bound.clone());
-        }
+        let handle = Handle::decode(&cmd.prepared_statement_handle)?;
         let schema = self.plan_schema(&handle).await?;
         // The ticket carries the parameters so DoGet needs no server state.
         let ticket = CommandPreparedStatementQuery { prepared_statement_handle: handle.encode() };
@@ -316,7 +283,6 @@ impl FlightSqlService for PersonaFlightSql {
         // Check now so a wrong count or type fails at bind time, where the client expects it.
         let planned = query::plan_sql(&self.ctx, &handle.sql, Access::ReadOnly).await?;
         query::bind(planned, params::decode(&ipc)?)?;
-        self.remember(handle.id, ipc.clone());
         let updated = handle.with_parameters(ipc);
         Ok(DoPutPreparedStatementResult { prepared_statement_handle: Some(updated.encode()) })
     }
@@ -342,23 +308,13 @@ impl FlightSqlService for PersonaFlightSql {
         req: ActionClosePreparedStatementRequest,
         _r: Request<arrow_flight::Action>,
     ) -> Result<(), Status> {
-        // A malformed handle has nothing to close; closing is idempotent.
-        if let Ok(handle) = Handle::decode(&req.prepared_statement_handle) {
-            self.bindings.lock().expect("bindings lock").remove(&handle.id);
-        }
+        // Handles hold everything they need, so the server has nothing to release; a handle it
+        // never issued is still an error worth reporting.
+        Handle::decode(&req.prepared_statement_handle)?;
         Ok(())
     }
 
     async fn register_sql_info(&self, _id: i32, _result: &SqlInfo) {
         // SQL info is fixed at compile time (metadata::SQL_INFO); nothing registers at run time.
-    }
-}
-
-impl From<FlightError> for PersonaError {
-    fn from(e: FlightError) -> Self {
-        match e {
-            FlightError::Arrow(a) => PersonaError::Arrow(a),
-            other => PersonaError::InvalidArgument(other.to_string()),
-        }
     }
 }

@@ -1,16 +1,15 @@
 """Fixtures: a real `persona serve` process reached with Python's ADBC Flight SQL driver."""
 
 import os
-import socket
+import re
 import subprocess
-import time
+import threading
 from pathlib import Path
 
 import adbc_driver_flightsql.dbapi as flight_sql
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED = REPO.parent / "shared" / "data"
 
 
 def persona_binary() -> str:
@@ -24,43 +23,36 @@ def persona_binary() -> str:
     raise RuntimeError("build persona first (cargo build) or set PERSONA_BIN")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Server:
-    def __init__(self, workdir: Path, *extra: str):
-        self.port = free_port()
-        self.uri = f"grpc://127.0.0.1:{self.port}"
-        self.log = open(workdir / f"persona-{self.port}.log", "w+")
-        self.proc = subprocess.Popen(
-            [persona_binary(), "serve", "--listen", f"127.0.0.1:{self.port}", *extra],
-            cwd=workdir,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        self._wait_until_listening()
+    """`persona serve` on a port the OS picks; the address is read from the line it prints."""
 
-    def _wait_until_listening(self, timeout: float = 600.0):
-        # The first start materializes the embedded lakehouse; poll the port, and fail at once
-        # if the process exits.
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"persona exited with {self.proc.returncode}:\n{self.output()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError(f"persona did not listen within {timeout}s:\n{self.output()}")
+    def __init__(self, workdir: Path, *extra: str, timeout: float = 600.0):
+        self.lines: list[str] = []
+        self.ready = threading.Event()
+        self.proc = subprocess.Popen(
+            [persona_binary(), "serve", "--listen", "127.0.0.1:0", *extra],
+            cwd=workdir,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        threading.Thread(target=self._read_output, daemon=True).start()
+        # The first start materializes the embedded lakehouse, which takes a while in a debug build.
+        if not self.ready.wait(timeout) or not hasattr(self, "uri"):
+            self.proc.kill()
+            raise RuntimeError(f"persona did not start serving:\n{self.output()}")
+
+    def _read_output(self):
+        for line in self.proc.stderr:
+            self.lines.append(line)
+            found = re.search(r"serving Flight SQL on (grpc://\S+)", line)
+            if found:
+                self.uri = found.group(1)
+                self.ready.set()
+        self.ready.set()  # the process ended: wake the waiter, which sees no address
 
     def output(self) -> str:
-        self.log.flush()
-        self.log.seek(0)
-        return self.log.read()
+        return "".join(self.lines)
 
     def connect(self):
         # persona is read-only and has no transactions: say so, or DB-API warns at connect.
@@ -68,10 +60,7 @@ class Server:
 
     def stop(self):
         self.proc.terminate()
-        try:
-            self.proc.wait(timeout=30)
-        finally:
-            self.log.close()
+        self.proc.wait(timeout=30)
 
 
 @pytest.fixture(scope="session")

@@ -47,15 +47,20 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(tables: &[TableConfig]) -> Self {
-        let catalog = persona::catalog::build(tables, &[]).await.expect("catalog");
-        let ctx = persona::session::build(catalog, &Default::default()).expect("session");
+        Self::try_start(tables).await.expect("start server")
+    }
+
+    /// Starts a server unless a table cannot be opened.
+    pub async fn try_start(tables: &[TableConfig]) -> persona::Result<Self> {
+        let catalog = persona::catalog::build(tables, &[]).await?;
+        let ctx = persona::session::build(catalog, &Default::default())?;
         let bound = BoundServer::bind("127.0.0.1:0".parse().unwrap(), Arc::new(ctx)).await.expect("bind");
         let addr = bound.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(bound.run_until(async move {
             let _ = stopped.await;
         }));
-        Self { addr, stop: Some(stop) }
+        Ok(Self { addr, stop: Some(stop) })
     }
 
     pub async fn embedded() -> Self {

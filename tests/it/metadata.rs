@@ -120,3 +120,17 @@ async fn show_tables_works_over_flight_sql() {
     let names = column_strings(&batches, "table_name");
     assert!(names.contains(&"events".to_string()) && names.contains(&"profiles".to_string()), "{names:?}");
 }
+
+#[tokio::test]
+async fn persona_functions_are_listed_over_flight_sql() {
+    let server = TestServer::embedded().await;
+    let batches = server.query("SHOW FUNCTIONS LIKE '%jaro%'").await;
+    let names = column_strings(&batches, "function_name");
+    assert!(names.contains(&"jaro_winkler".to_string()) && names.contains(&"jaro".to_string()), "{names:?}");
+    // And they run on the served data: FEBRL4's webshop/pos pair for one person.
+    let score = server
+        .query("SELECT round(jaro_winkler('michaela', 'micheala'), 4)")
+        .await;
+    // Hand calculation: 8 matching characters, 1 transposition -> jaro 0.9583, prefix 'mich' -> 0.975.
+    assert_eq!(crate::fixture::scalar(&score), "0.975");
+}

@@ -55,8 +55,15 @@ async fn writes_settings_and_file_reads_are_refused_without_side_effects() {
         assert!(status.message().contains("not allowed"), "{sql}: {}", status.message());
     }
     assert!(!external.exists() && !copied.exists(), "a refused statement wrote a file");
-    // The catalog is unchanged and settings kept their value.
+    // `SELECT ... INTO` is a query that creates a table: the planner check stops it.
+    let status = server.status_of("SELECT customer_id INTO stolen FROM events").await;
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+    // The catalog is unchanged and the setting kept its value.
     assert_eq!(crate::fixture::scalar(&server.query("SELECT count(*) FROM events").await), "1044847");
+    let batch_size = server
+        .query("SELECT value FROM information_schema.df_settings WHERE name = 'datafusion.execution.batch_size'")
+        .await;
+    assert_eq!(crate::fixture::scalar(&batch_size), "8192");
     let tables = server.query("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1").await;
     assert_eq!(crate::fixture::row_strings(&tables), vec!["events", "profiles"]);
 }
@@ -67,4 +74,16 @@ async fn refused_update_and_ingest_commands_say_why() {
     let mut client = server.client().await;
     let err = client.execute_update("DELETE FROM events".into(), None).await.unwrap_err();
     assert!(err.to_string().contains("network clients are read-only"), "{err}");
+}
+
+#[tokio::test]
+async fn read_only_still_allows_every_kind_of_query() {
+    let server = TestServer::embedded().await;
+    let cte = "WITH c AS (SELECT customer_id FROM events WHERE country = 'Iceland') SELECT count(DISTINCT customer_id) FROM c";
+    // Iceland has one customer in Online Retail (12347).
+    assert_eq!(crate::fixture::scalar(&server.query(cte).await), "1");
+    assert_eq!(crate::fixture::scalar(&server.query("SELECT sum(value) FROM generate_series(1, 4)").await), "10");
+    assert!(crate::fixture::row_count(&server.query("EXPLAIN ANALYZE SELECT count(*) FROM profiles").await) > 0);
+    assert!(crate::fixture::row_count(&server.query("SHOW ALL").await) > 10);
+    assert!(crate::fixture::row_count(&server.query("SHOW COLUMNS FROM events").await) >= 12);
 }

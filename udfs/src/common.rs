@@ -88,7 +88,6 @@ impl<'a> Strings<'a> {
             DataType::Utf8 => Ok(Self::Utf8(array.as_string::<i32>())),
             DataType::LargeUtf8 => Ok(Self::LargeUtf8(array.as_string::<i64>())),
             DataType::Utf8View => Ok(Self::Utf8View(array.as_string_view())),
-            DataType::Null => exec_err!("{function}: internal error, NULL column not coerced"),
             other => exec_err!("{function} expects a string argument, got {other}"),
         }
     }
@@ -113,9 +112,6 @@ impl<'a> StringArg<'a> {
     /// Reads a (dictionary-decoded) argument; `function` names the caller in errors.
     pub(crate) fn try_new(arg: &'a ColumnarValue, function: &str) -> Result<Self> {
         match arg {
-            ColumnarValue::Array(array) if array.data_type() == &DataType::Null => {
-                Ok(Self::Scalar(None))
-            }
             ColumnarValue::Array(array) => Ok(Self::Array(Strings::try_new(array, function)?)),
             ColumnarValue::Scalar(scalar) => match scalar.try_as_str() {
                 Some(value) => Ok(Self::Scalar(value)),
@@ -148,7 +144,6 @@ impl<'a> Float64Arg<'a> {
         match arg {
             ColumnarValue::Array(array) => match array.data_type() {
                 DataType::Float64 => Ok(Self::Array(array.as_primitive())),
-                DataType::Null => Ok(Self::Scalar(None)),
                 other => exec_err!("{function} expects a Float64 argument, got {other}"),
             },
             ColumnarValue::Scalar(ScalarValue::Float64(value)) => Ok(Self::Scalar(*value)),

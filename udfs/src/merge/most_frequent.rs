@@ -132,7 +132,7 @@ impl Accumulator for MostFrequentAccumulator {
                 *self
                     .counts
                     .entry(ScalarValue::try_from_array(&row_values, i)?)
-                    .or_default() += row_counts.value(i).min(1);
+                    .or_default() += row_counts.value(i);
             }
         }
         Ok(())

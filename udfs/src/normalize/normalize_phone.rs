@@ -187,9 +187,11 @@ pub(crate) fn normalize_phone(phone: &str, default_country: Option<&str>) -> Opt
         }
     } else {
         let country = default_country?;
-        let national = if country == "1" && digits.len() == 11 && digits.starts_with('1') {
-            &digits[1..]
-        } else if !KEEPS_LEADING_ZERO.contains(&country) && digits.starts_with('0') {
+        // One trunk prefix goes: '1' in the North American plan (1-555-123-4567), '0' almost
+        // everywhere else.
+        let nanp_trunk = country == "1" && digits.len() == 11 && digits.starts_with('1');
+        let zero_trunk = !KEEPS_LEADING_ZERO.contains(&country) && digits.starts_with('0');
+        let national = if nanp_trunk || zero_trunk {
             &digits[1..]
         } else {
             &digits[..]
