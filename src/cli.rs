@@ -25,6 +25,30 @@ pub struct Cli {
 pub enum Command {
     /// Serve the configured Delta tables (or the embedded default lakehouse) over Flight SQL.
     Serve(CommonArgs),
+    /// Resolve `profiles` into master customer ids: writes persona.identity_links,
+    /// persona.identity_aliases and persona.customers (one golden record per person).
+    Resolve {
+        #[command(flatten)]
+        common: CommonArgs,
+        /// Match probability at or above which two profiles are linked.
+        #[arg(long, default_value_t = crate::identity::Settings::default().threshold)]
+        threshold: f64,
+        /// No person gets more profiles than this; weaker links are dropped instead.
+        #[arg(long, default_value_t = crate::identity::Settings::default().max_cluster_size)]
+        max_cluster_size: usize,
+    },
+    /// Measure identity resolution on FEBRL benchmark data: pairwise precision, recall, F1.
+    Evaluate {
+        /// Tasks to run: febrl4 (link two files), febrl1, febrl2 (deduplicate one file).
+        #[arg(default_values_t = ["febrl4".to_string(), "febrl1".to_string(), "febrl2".to_string()])]
+        tasks: Vec<String>,
+        /// Folder holding the FEBRL CSV files and their ground truth.
+        #[arg(long, env = "PERSONA_FEBRL_DIR", default_value = "../shared/data/febrl")]
+        febrl_dir: PathBuf,
+        /// Match probability at or above which two records are linked.
+        #[arg(long, default_value_t = crate::identity::Settings::default().threshold)]
+        threshold: f64,
+    },
     /// Run one read-only SQL query against the same catalog and print the result.
     Sql {
         #[command(flatten)]
@@ -70,6 +94,20 @@ pub async fn run(cli: Cli) -> Result<()> {
             info!("persona serves Flight SQL on grpc://{}", bound.local_addr()?);
             eprintln!("persona: serving Flight SQL on grpc://{} (Ctrl-C to stop)", bound.local_addr()?);
             bound.run_until(server::shutdown_signal()).await
+        }
+        Command::Resolve { common, threshold, max_cluster_size } => {
+            let config = common.config()?;
+            let ctx = server::open(&config).await?;
+            let settings = crate::identity::Settings { threshold, max_cluster_size, ..Default::default() };
+            println!("{}", crate::identity::job::run(&ctx, &config.data_dir, &settings).await?);
+            Ok(())
+        }
+        Command::Evaluate { tasks, febrl_dir, threshold } => {
+            for name in tasks {
+                let task = crate::identity::febrl::task(&name)?;
+                println!("{}", crate::identity::febrl::evaluate(&febrl_dir, task, threshold)?);
+            }
+            Ok(())
         }
         Command::Sql { common, query } => {
             let config = common.config()?;

@@ -2,7 +2,7 @@
 //!
 //! Layout: `config` (persona.toml and overrides), `embedded` (the default lakehouse),
 //! `catalog` (Delta tables that follow new versions), `session` (the DataFusion session),
-//! `query` (SQL -> checked plan), `flight` (the Flight SQL service), `server` (start-up),
+//! `query` (SQL -> checked plan), `identity` (identity resolution), `flight` (the Flight SQL service), `server` (start-up),
 //! `cli` (the command line), `error` (errors and their gRPC codes).
 
 pub mod catalog;
@@ -11,6 +11,7 @@ pub mod config;
 pub mod embedded;
 pub mod error;
 pub mod flight;
+pub mod identity;
 pub mod query;
 pub mod server;
 pub mod session;

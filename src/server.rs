@@ -6,7 +6,7 @@ use tracing::info;
 
 use crate::config::Config;
 use crate::error::Result;
-use crate::{catalog, embedded, session};
+use crate::{catalog, embedded, identity, session};
 
 /// Opens every table and builds the session a server or a one-off query uses.
 pub async fn open(config: &Config) -> Result<SessionContext> {
@@ -21,7 +21,15 @@ pub async fn open(config: &Config) -> Result<SessionContext> {
     for t in &tables {
         info!(table = %t.name, location = %t.url, "table");
     }
-    let catalog = catalog::build(&tables, &[]).await?;
+    let mut persona_tables = identity::job::existing_tables(&config.data_dir)?;
+    if config.uses_embedded() && persona_tables.is_empty() {
+        // The embedded lakehouse ships with its identity tables built.
+        let ctx = session::build(catalog::build(&tables, &[]).await?, &config.datafusion)?;
+        let summary = identity::job::run(&ctx, &config.data_dir, &identity::Settings::default()).await?;
+        info!("embedded lakehouse: {summary}");
+        persona_tables = identity::job::existing_tables(&config.data_dir)?;
+    }
+    let catalog = catalog::build(&tables, &persona_tables).await?;
     session::build(catalog, &config.datafusion)
 }
 

@@ -145,3 +145,22 @@ def test_rows_appended_by_python_deltalake_are_seen_without_restart(tmp_path):
             assert (got["n"][0].as_py(), got["s"][0].as_py()) == (5, 15)
     finally:
         server.stop()
+
+
+def test_events_join_golden_customer_records(conn):
+    sql = """
+        SELECT c.master_customer_id, c.email, c.profile_count, sum(e.amount) AS spend
+        FROM events e
+        JOIN persona.identity_links l ON l.source = 'webshop' AND l.source_customer_id = e.customer_id
+        JOIN persona.customers c ON c.master_customer_id = l.master_customer_id
+        GROUP BY 1, 2, 3 ORDER BY spend DESC, 1 LIMIT 5
+    """
+    top = query(conn, sql)
+    assert top.num_rows == 5
+    assert all(m.startswith("M") for m in top["master_customer_id"].to_pylist())
+    # The biggest spender's total equals DuckDB's for the web-shop customer behind that record.
+    master = top["master_customer_id"][0].as_py()
+    ids = query(conn, f"SELECT source_customer_id FROM persona.identity_links WHERE source = 'webshop' AND master_customer_id = '{master}'")
+    customer_ids = ", ".join(f"'{c}'" for c in ids["source_customer_id"].to_pylist())
+    want = raw_events().execute(f"SELECT sum(amount) FROM events WHERE customer_id IN ({customer_ids})").fetchone()[0]
+    assert top["spend"][0].as_py() == pytest.approx(want, abs=0.01)

@@ -50,9 +50,18 @@ impl TestServer {
         Self::try_start(tables).await.expect("start server")
     }
 
+    /// A server over user tables and persona's own tables.
+    pub async fn start_with(tables: &[TableConfig], persona_tables: &[TableConfig]) -> Self {
+        Self::try_start_with(tables, persona_tables).await.expect("start server")
+    }
+
     /// Starts a server unless a table cannot be opened.
     pub async fn try_start(tables: &[TableConfig]) -> persona::Result<Self> {
-        let catalog = persona::catalog::build(tables, &[]).await?;
+        Self::try_start_with(tables, &[]).await
+    }
+
+    async fn try_start_with(tables: &[TableConfig], persona_tables: &[TableConfig]) -> persona::Result<Self> {
+        let catalog = persona::catalog::build(tables, persona_tables).await?;
         let ctx = persona::session::build(catalog, &Default::default())?;
         let bound = BoundServer::bind("127.0.0.1:0".parse().unwrap(), Arc::new(ctx)).await.expect("bind");
         let addr = bound.local_addr().unwrap();

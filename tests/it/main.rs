@@ -7,6 +7,7 @@ mod conformance;
 mod embedded_data;
 mod fixture;
 mod follow_versions;
+mod identity;
 mod metadata;
 mod prepared;
 mod refusals;

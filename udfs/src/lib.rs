@@ -1,7 +1,8 @@
 //! persona-udfs: identity-resolution functions for DataFusion.
 //!
 //! Layout: `fuzzy/` (similarity and distance), `normalize/` (email, phone, name, phonetic keys),
-//! `merge/` (survivorship aggregates), one function per file; `common` holds the string-argument
+//! `merge/` (survivorship aggregates), one function per file; `kernels` exposes the scalar
+//! functions to Rust callers; `common` holds the string-argument
 //! plumbing the scalar functions share. [`register_all`] adds everything to a session.
 //!
 //! Every scalar function accepts Utf8, LargeUtf8, Utf8View and dictionary-encoded strings, as
@@ -10,6 +11,7 @@
 
 mod common;
 mod fuzzy;
+pub mod kernels;
 mod merge;
 mod normalize;
 
