@@ -1,13 +1,12 @@
 //! `latest_value(value, ts)`: the most recent non-NULL value.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 
 use arrow::array::ArrayRef;
-use arrow::datatypes::{DataType, Field, FieldRef};
+use arrow::datatypes::{DataType, FieldRef};
 use datafusion::common::{ScalarValue, exec_err};
 use datafusion::error::Result;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::utils::format_state_name;
 use datafusion::logical_expr::{
     Accumulator, AggregateUDFImpl, Documentation, Signature, Volatility,
 };
@@ -62,18 +61,12 @@ impl AggregateUDFImpl for LatestValue {
         let [value, ts] = args.input_fields else {
             return exec_err!("{NAME} takes 2 arguments (value, ts)");
         };
-        Ok(vec![
-            Arc::new(Field::new(
-                format_state_name(args.name, "value"),
-                value.data_type().clone(),
-                true,
-            )),
-            Arc::new(Field::new(
-                format_state_name(args.name, "ts"),
-                ts.data_type().clone(),
-                true,
-            )),
-        ])
+        Ok(Survivor::state_fields(
+            args.name,
+            ("value", value.data_type()),
+            ("ts", ts.data_type()),
+        )
+        .to_vec())
     }
 
     fn documentation(&self) -> Option<&Documentation> {
@@ -129,7 +122,9 @@ impl Accumulator for LatestValueAccumulator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::merge::tests::state_arrays;
     use arrow::array::{StringArray, TimestampMicrosecondArray};
+    use std::sync::Arc;
 
     fn batch(values: &[Option<&str>], ts: &[Option<i64>]) -> Vec<ArrayRef> {
         vec![
@@ -167,21 +162,14 @@ mod tests {
             partial
                 .update_batch(&batch(&values[lo..hi], &ts[lo..hi]))
                 .unwrap();
-            let state = partial.state().unwrap();
-            let state: Vec<ArrayRef> = state.iter().map(|s| s.to_array().unwrap()).collect();
-            final_acc.merge_batch(&state).unwrap();
+            final_acc.merge_batch(&state_arrays(&mut partial)).unwrap();
         }
         assert_eq!(final_acc.evaluate().unwrap(), ScalarValue::from("new"));
 
         // an empty partial state (typed NULLs) merges as nothing
-        let mut empty = accumulator();
-        let state: Vec<ArrayRef> = empty
-            .state()
-            .unwrap()
-            .iter()
-            .map(|s| s.to_array().unwrap())
-            .collect();
-        final_acc.merge_batch(&state).unwrap();
+        final_acc
+            .merge_batch(&state_arrays(&mut accumulator()))
+            .unwrap();
         assert_eq!(final_acc.evaluate().unwrap(), ScalarValue::from("new"));
     }
 

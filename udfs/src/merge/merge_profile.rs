@@ -3,11 +3,10 @@
 use std::sync::{Arc, LazyLock};
 
 use arrow::array::{Array, ArrayRef, AsArray, StructArray};
-use arrow::datatypes::{DataType, Field, FieldRef, Fields};
+use arrow::datatypes::{DataType, FieldRef, Fields};
 use datafusion::common::{ScalarValue, exec_err, plan_err};
 use datafusion::error::Result;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::utils::format_state_name;
 use datafusion::logical_expr::{
     Accumulator, AggregateUDFImpl, Documentation, Signature, Volatility,
 };
@@ -83,14 +82,12 @@ impl AggregateUDFImpl for MergeProfile {
         Ok(struct_fields(profile.data_type())?
             .iter()
             .flat_map(|field| {
-                let state = |suffix: &str, data_type: &DataType| {
-                    let name = format_state_name(args.name, &format!("{}.{suffix}", field.name()));
-                    Arc::new(Field::new(name, data_type.clone(), true))
-                };
-                [
-                    state("value", field.data_type()),
-                    state("ts", ts.data_type()),
-                ]
+                let suffix = |part: &str| format!("{}.{part}", field.name());
+                Survivor::state_fields(
+                    args.name,
+                    (&suffix("value"), field.data_type()),
+                    (&suffix("ts"), ts.data_type()),
+                )
             })
             .collect())
     }
@@ -173,8 +170,10 @@ impl Accumulator for MergeProfileAccumulator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::merge::tests::state_arrays;
     use arrow::array::{Int64Array, StringArray};
     use arrow::buffer::NullBuffer;
+    use arrow::datatypes::Field;
 
     fn fields() -> Fields {
         Fields::from(vec![
@@ -235,12 +234,7 @@ mod tests {
         .unwrap();
         let mut final_acc = accumulator();
         for partial in [&mut new, &mut old] {
-            let state: Vec<ArrayRef> = partial
-                .state()
-                .unwrap()
-                .iter()
-                .map(|s| s.to_array().unwrap())
-                .collect();
+            let state = state_arrays(partial);
             assert_eq!(state.len(), 4);
             final_acc.merge_batch(&state).unwrap();
         }

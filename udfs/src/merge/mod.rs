@@ -7,13 +7,15 @@
 //! smallest value, which makes the answer deterministic too.
 
 use std::cmp::Ordering;
+use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, make_comparator};
 use arrow::buffer::NullBuffer;
 use arrow::compute::SortOptions;
-use arrow::datatypes::DataType;
+use arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::ScalarValue;
 use datafusion::error::Result;
+use datafusion::logical_expr::utils::format_state_name;
 use datafusion::logical_expr::{AggregateUDF, DocSection};
 
 pub(crate) mod latest_value;
@@ -129,6 +131,22 @@ impl Survivor {
         [self.value.clone(), self.key.clone()]
     }
 
+    /// The fields of [`Self::state`] under an aggregate's `state_name`, each given as its name
+    /// suffix and type; nullable, because the state is NULL until a row qualifies.
+    pub(crate) fn state_fields(
+        state_name: &str,
+        value: (&str, &DataType),
+        key: (&str, &DataType),
+    ) -> [FieldRef; 2] {
+        [value, key].map(|(suffix, data_type)| {
+            Arc::new(Field::new(
+                format_state_name(state_name, suffix),
+                data_type.clone(),
+                true,
+            ))
+        })
+    }
+
     pub(crate) fn size(&self) -> usize {
         size_of_val(self) + self.value.size() + self.key.size()
             - size_of_val(&self.value)
@@ -140,7 +158,16 @@ impl Survivor {
 mod tests {
     use super::*;
     use arrow::array::{Int64Array, StringArray};
-    use std::sync::Arc;
+    use datafusion::logical_expr::Accumulator;
+
+    /// An accumulator's partial state as the arrays a final accumulator's `merge_batch` takes.
+    pub(super) fn state_arrays(acc: &mut dyn Accumulator) -> Vec<ArrayRef> {
+        acc.state()
+            .unwrap()
+            .iter()
+            .map(|s| s.to_array().unwrap())
+            .collect()
+    }
 
     fn strings(values: &[Option<&str>]) -> ArrayRef {
         Arc::new(values.iter().copied().collect::<StringArray>())

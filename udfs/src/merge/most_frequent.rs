@@ -177,6 +177,7 @@ impl Accumulator for MostFrequentAccumulator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::merge::tests::state_arrays;
     use arrow::array::StringArray;
 
     fn accumulator() -> MostFrequentAccumulator {
@@ -188,14 +189,6 @@ mod tests {
 
     fn strings(values: &[Option<&str>]) -> Vec<ArrayRef> {
         vec![Arc::new(values.iter().copied().collect::<StringArray>())]
-    }
-
-    fn states(acc: &mut MostFrequentAccumulator) -> Vec<ArrayRef> {
-        acc.state()
-            .unwrap()
-            .iter()
-            .map(|s| s.to_array().unwrap())
-            .collect()
     }
 
     #[test]
@@ -210,9 +203,11 @@ mod tests {
             .update_batch(&strings(&[Some("c"), Some("c"), Some("b"), Some("b")]))
             .unwrap();
         let mut merged = accumulator();
-        merged.merge_batch(&states(&mut first)).unwrap();
-        merged.merge_batch(&states(&mut second)).unwrap();
-        merged.merge_batch(&states(&mut accumulator())).unwrap();
+        merged.merge_batch(&state_arrays(&mut first)).unwrap();
+        merged.merge_batch(&state_arrays(&mut second)).unwrap();
+        merged
+            .merge_batch(&state_arrays(&mut accumulator()))
+            .unwrap();
         assert_eq!(merged.evaluate().unwrap(), ScalarValue::from("b"));
     }
 

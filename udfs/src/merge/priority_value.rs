@@ -4,11 +4,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 
 use arrow::array::{ArrayRef, Int64Array};
-use arrow::datatypes::{DataType, Field, FieldRef};
+use arrow::datatypes::{DataType, FieldRef};
 use datafusion::common::{ScalarValue, exec_err, plan_err};
 use datafusion::error::Result;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::utils::format_state_name;
 use datafusion::logical_expr::{
     Accumulator, AggregateUDFImpl, Coercion, ColumnarValue, Documentation, Signature,
     TypeSignatureClass, Volatility,
@@ -84,18 +83,12 @@ impl AggregateUDFImpl for PriorityValue {
         let [value, _, _] = args.input_fields else {
             return exec_err!("{NAME} takes 3 arguments (value, source, priorities)");
         };
-        Ok(vec![
-            Arc::new(Field::new(
-                format_state_name(args.name, "value"),
-                value.data_type().clone(),
-                true,
-            )),
-            Arc::new(Field::new(
-                format_state_name(args.name, "priority"),
-                DataType::Int64,
-                true,
-            )),
-        ])
+        Ok(Survivor::state_fields(
+            args.name,
+            ("value", value.data_type()),
+            ("priority", &DataType::Int64),
+        )
+        .to_vec())
     }
 
     fn documentation(&self) -> Option<&Documentation> {
@@ -194,6 +187,7 @@ impl Accumulator for PriorityValueAccumulator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::merge::tests::state_arrays;
     use arrow::array::StringArray;
 
     fn accumulator(list: &str) -> PriorityValueAccumulator {
@@ -225,13 +219,7 @@ mod tests {
             .unwrap();
         let mut merged = accumulator(list);
         for partial in [&mut pos, &mut web] {
-            let state: Vec<ArrayRef> = partial
-                .state()
-                .unwrap()
-                .iter()
-                .map(|s| s.to_array().unwrap())
-                .collect();
-            merged.merge_batch(&state).unwrap();
+            merged.merge_batch(&state_arrays(partial)).unwrap();
         }
         // crm only had a NULL value, so the webshop value survives
         assert_eq!(merged.evaluate().unwrap(), ScalarValue::from("w1"));
