@@ -30,24 +30,21 @@ pub enum Command {
     Resolve {
         #[command(flatten)]
         common: CommonArgs,
-        /// Match probability at or above which two profiles are linked.
-        #[arg(long, default_value_t = crate::identity::Settings::default().threshold)]
-        threshold: f64,
-        /// No person gets more profiles than this; weaker links are dropped instead.
-        #[arg(long, default_value_t = crate::identity::Settings::default().max_cluster_size)]
-        max_cluster_size: usize,
+        #[command(flatten)]
+        tuning: Tuning,
     },
     /// Measure identity resolution on FEBRL benchmark data: pairwise precision, recall, F1.
     Evaluate {
+        #[command(flatten)]
+        common: CommonArgs,
+        #[command(flatten)]
+        tuning: Tuning,
         /// Tasks to run: febrl4 (link two files), febrl1, febrl2 (deduplicate one file).
         #[arg(default_values_t = ["febrl4".to_string(), "febrl1".to_string(), "febrl2".to_string()])]
         tasks: Vec<String>,
         /// Folder holding the FEBRL CSV files and their ground truth.
         #[arg(long, env = "PERSONA_FEBRL_DIR", default_value = "../shared/data/febrl")]
         febrl_dir: PathBuf,
-        /// Match probability at or above which two records are linked.
-        #[arg(long, default_value_t = crate::identity::Settings::default().threshold)]
-        threshold: f64,
     },
     /// Run one read-only SQL query against the same catalog and print the result.
     Sql {
@@ -56,6 +53,27 @@ pub enum Command {
         /// The query, e.g. "SELECT count(*) FROM events".
         query: String,
     },
+}
+
+/// Overrides of the `[identity]` settings of `persona.toml`.
+#[derive(Debug, Args, Clone)]
+pub struct Tuning {
+    /// Match probability at or above which two profiles are linked [default: 0.9].
+    #[arg(long)]
+    threshold: Option<f64>,
+    /// No person gets more profiles than this; weaker links are dropped instead [default: 20].
+    #[arg(long)]
+    max_cluster_size: Option<usize>,
+}
+
+impl Tuning {
+    fn apply(&self, config: &Config) -> Result<crate::identity::Settings> {
+        let mut s = config.identity.clone();
+        s.threshold = self.threshold.unwrap_or(s.threshold);
+        s.max_cluster_size = self.max_cluster_size.unwrap_or(s.max_cluster_size);
+        s.validate()?;
+        Ok(s)
+    }
 }
 
 #[derive(Debug, Args, Clone)]
@@ -95,17 +113,18 @@ pub async fn run(cli: Cli) -> Result<()> {
             eprintln!("persona: serving Flight SQL on grpc://{} (Ctrl-C to stop)", bound.local_addr()?);
             bound.run_until(server::shutdown_signal()).await
         }
-        Command::Resolve { common, threshold, max_cluster_size } => {
+        Command::Resolve { common, tuning } => {
             let config = common.config()?;
+            let settings = tuning.apply(&config)?;
             let ctx = server::open(&config).await?;
-            let settings = crate::identity::Settings { threshold, max_cluster_size, ..Default::default() };
             println!("{}", crate::identity::job::run(&ctx, &config.data_dir, &settings).await?);
             Ok(())
         }
-        Command::Evaluate { tasks, febrl_dir, threshold } => {
+        Command::Evaluate { common, tuning, tasks, febrl_dir } => {
+            let settings = tuning.apply(&common.config()?)?;
             for name in tasks {
                 let task = crate::identity::febrl::task(&name)?;
-                println!("{}", crate::identity::febrl::evaluate(&febrl_dir, task, threshold)?);
+                println!("{}", crate::identity::febrl::evaluate(&febrl_dir, task, &settings).await?);
             }
             Ok(())
         }

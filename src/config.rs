@@ -15,6 +15,9 @@
 //!
 //! [datafusion]
 //! "datafusion.execution.batch_size" = "8192"
+//!
+//! [identity]                                        # see identity/rules.rs
+//! threshold = 0.9
 //! ```
 
 use std::collections::BTreeMap;
@@ -27,6 +30,8 @@ use serde::{Deserialize, Deserializer};
 use url::Url;
 
 use crate::error::{PersonaError, Result};
+use crate::identity::Settings;
+use crate::identity::rules::IdentityConfig;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
 pub const DEFAULT_CONFIG_FILE: &str = "persona.toml";
@@ -45,6 +50,9 @@ pub struct ConfigFile {
     /// Passed to DataFusion's `SessionConfig` as `key = value` settings.
     #[serde(default)]
     pub datafusion: BTreeMap<String, String>,
+    /// Identity resolution: comparisons, blocking rules, threshold (see `identity/rules.rs`).
+    #[serde(default)]
+    pub identity: IdentityConfig,
 }
 
 /// A table entry: either a bare location string or `{ location, storage_options }`.
@@ -111,6 +119,8 @@ pub struct Config {
     /// The user's tables; empty means "serve the embedded default lakehouse".
     pub tables: Vec<TableConfig>,
     pub datafusion: BTreeMap<String, String>,
+    /// Identity resolution settings: the defaults overridden by `[identity]`.
+    pub identity: Settings,
     /// The file the settings came from, if any.
     pub source: Option<PathBuf>,
 }
@@ -159,7 +169,8 @@ impl Config {
             .into_iter()
             .map(|(name, spec)| table_config(name, spec, &base))
             .collect::<Result<Vec<_>>>()?;
-        Ok(Self { listen, sql_dir, data_dir, tables, datafusion: file.datafusion, source })
+        let identity = Settings::from_config(&file.identity)?;
+        Ok(Self { listen, sql_dir, data_dir, tables, datafusion: file.datafusion, identity, source })
     }
 
     /// True when no tables are configured and the embedded default lakehouse is served.
@@ -229,6 +240,22 @@ mod tests {
         assert_eq!(cfg.tables[1].url.as_str(), "s3://b/p");
         assert_eq!(cfg.tables[1].storage_options["AWS_REGION"], "eu");
         assert!(!cfg.uses_embedded());
+    }
+
+    #[test]
+    fn identity_rules_from_the_file() {
+        let cfg = Config::from_toml(
+            "[identity]\nthreshold = 0.95\n[[identity.block]]\nname = \"email\"\nsql = \"normalize_email(email)\"",
+            Path::new("/"),
+        )
+        .unwrap();
+        assert_eq!(cfg.identity.threshold, 0.95);
+        assert_eq!(cfg.identity.blocking.len(), 1);
+        assert!(cfg.identity.strict_blocking && !cfg.identity.strict_comparisons);
+        let err = Config::from_toml("[identity]\nthreshold = 1.5", Path::new("/")).unwrap_err().to_string();
+        assert!(err.contains("identity.threshold"), "{err}");
+        let err = Config::from_toml("[identity]\nthreshhold = 0.5", Path::new("/")).unwrap_err().to_string();
+        assert!(err.contains("unknown field `threshhold`"), "{err}");
     }
 
     #[test]

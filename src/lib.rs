@@ -12,6 +12,7 @@ pub mod embedded;
 pub mod error;
 pub mod flight;
 pub mod identity;
+pub mod procedures;
 pub mod query;
 pub mod server;
 pub mod session;

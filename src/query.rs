@@ -1,7 +1,8 @@
 //! From SQL text to a checked logical plan: parse once, enforce the client's policy, refuse
 //! unknown tables by name, then plan.
 //!
-//! Network clients are read-only: only queries, `EXPLAIN` of a query and `SHOW` pass. DDL,
+//! Network clients are read-only: only queries, `EXPLAIN` of a query, `SHOW` and `CALL` of
+//! persona's own procedures (which write only persona's tables, see `procedures.rs`) pass. DDL,
 //! `COPY`, `SET`/`RESET`, DML and reading a server file by path are refused before anything
 //! is planned, so no file can be created or read on their behalf.
 
@@ -38,6 +39,11 @@ pub struct Planned {
 pub async fn plan_sql(ctx: &SessionContext, sql: &str, access: Access) -> Result<Planned> {
     let state = ctx.state();
     let mut statement = parse_one(&state, sql)?;
+    if let DFStatement::Statement(s) = &statement
+        && let Some(plan) = crate::procedures::plan(ctx, s)
+    {
+        return Ok(Planned { plan: plan?, parameters: Schema::empty() });
+    }
     match access {
         Access::ReadOnly => check_read_only(&statement)?,
     }

@@ -6,6 +6,7 @@ use tracing::info;
 
 use crate::config::Config;
 use crate::error::Result;
+use crate::procedures::ProcedureEnv;
 use crate::{catalog, embedded, identity, session};
 
 /// Opens every table and builds the session a server or a one-off query uses.
@@ -21,16 +22,17 @@ pub async fn open(config: &Config) -> Result<SessionContext> {
     for t in &tables {
         info!(table = %t.name, location = %t.url, "table");
     }
-    let mut persona_tables = identity::job::existing_tables(&config.data_dir)?;
-    if config.uses_embedded() && persona_tables.is_empty() {
+    if config.uses_embedded() && identity::job::existing_tables(&config.data_dir)?.is_empty() {
         // The embedded lakehouse ships with its identity tables built.
         let ctx = session::build(catalog::build(&tables, &[]).await?, &config.datafusion)?;
-        let summary = identity::job::run(&ctx, &config.data_dir, &identity::Settings::default()).await?;
+        let summary = identity::job::run(&ctx, &config.data_dir, &config.identity).await?;
         info!("embedded lakehouse: {summary}");
-        persona_tables = identity::job::existing_tables(&config.data_dir)?;
     }
-    let catalog = catalog::build(&tables, &persona_tables).await?;
-    session::build(catalog, &config.datafusion)
+    // All of persona's tables, including those no run has written yet: the catalog picks them
+    // up once `CALL persona.resolve()` or `persona resolve` creates them.
+    let catalog = catalog::build(&tables, &identity::job::all_tables(&config.data_dir)?).await?;
+    let env = ProcedureEnv { data_dir: config.data_dir.clone(), identity: config.identity.clone() };
+    session::build_with(catalog, &config.datafusion, Some(env))
 }
 
 /// Completes on Ctrl-C or SIGTERM.

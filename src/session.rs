@@ -8,11 +8,21 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::catalog::{CATALOG, USER_SCHEMA};
 use crate::error::{PersonaError, Result};
+use crate::procedures::ProcedureEnv;
 
 /// Builds the session over an already-built catalog, applying `[datafusion]` settings.
 pub fn build(
     catalog: Arc<dyn CatalogProvider>,
     settings: &std::collections::BTreeMap<String, String>,
+) -> Result<SessionContext> {
+    build_with(catalog, settings, None)
+}
+
+/// Like [`build`], with what `CALL persona.resolve()` and the other procedures need.
+pub fn build_with(
+    catalog: Arc<dyn CatalogProvider>,
+    settings: &std::collections::BTreeMap<String, String>,
+    procedures: Option<ProcedureEnv>,
 ) -> Result<SessionContext> {
     let mut config = SessionConfig::new()
         .with_information_schema(true)
@@ -22,6 +32,9 @@ pub fn build(
         config.options_mut().set(key, value).map_err(|e| {
             PersonaError::Config(format!("datafusion.\"{key}\" = \"{value}\": {e}"))
         })?;
+    }
+    if let Some(env) = procedures {
+        config = config.with_extension(Arc::new(env));
     }
     let ctx = SessionContext::new_with_config(config);
     ctx.register_catalog(CATALOG, catalog);

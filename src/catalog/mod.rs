@@ -26,7 +26,10 @@ pub const PERSONA_SCHEMA: &str = "persona";
 pub async fn build(user_tables: &[TableConfig], persona_tables: &[TableConfig]) -> Result<Arc<dyn CatalogProvider>> {
     let catalog = MemoryCatalogProvider::new();
     catalog.register_schema(USER_SCHEMA, Arc::new(DeltaSchema::new(open_all(user_tables).await?)))?;
-    catalog.register_schema(PERSONA_SCHEMA, Arc::new(DeltaSchema::new(open_all(persona_tables).await?)))?;
+    // persona's own tables may not have been written yet: those wait, listed once they appear.
+    let (present, pending): (Vec<TableConfig>, Vec<TableConfig>) =
+        persona_tables.iter().cloned().partition(|c| c.url.scheme() != "file" || schema::has_log(c));
+    catalog.register_schema(PERSONA_SCHEMA, Arc::new(DeltaSchema::with_pending(open_all(&present).await?, pending)))?;
     Ok(Arc::new(catalog))
 }
 

@@ -1,63 +1,68 @@
-//! Blocking: which record pairs are compared at all.
+//! Blocking: which profile pairs are compared at all.
 //!
-//! A pair is a candidate when the two records agree on at least one blocking key. Keys that
-//! many records share (placeholders such as `000000`, a common surname in one postcode) would
-//! explode the comparisons and are skipped, which is also the guardrail against blocked values
-//! linking unrelated people.
+//! A pair is a candidate when the two profiles have the same non-NULL key under at least one
+//! blocking rule. A key that more than `max_block_size` profiles share (a placeholder, a common
+//! surname in one postcode) pairs none of them: it would explode the comparisons and, being
+//! shared by strangers, it is no evidence of identity.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
-use persona_udfs::kernels;
+use super::profiles::Profiles;
 
-use super::record::{Field, Record};
+/// A candidate pair `(i, j)`, `i < j`, packed as `i << 32 | j` so a million pairs sort and
+/// deduplicate as plain integers.
+pub type Pair = u64;
 
-/// Values that never link records, whatever field they appear in.
-const BLOCKED_VALUES: [&str; 8] = ["0", "00000000", "0000000000", "unknown", "n/a", "none", "test@test.com", "noemail@example.com"];
-
-/// A key value shared by more records than this is not used to pair them.
-pub const MAX_BLOCK_SIZE: usize = 100;
-
-type Key = fn(&Record) -> Option<String>;
-
-/// The blocking rules, each a function from a record to its key.
-pub const RULES: [(&str, Key); 7] = [
-    ("soc_sec_id", |r| exact(r, Field::SocSecId)),
-    ("date_of_birth", |r| exact(r, Field::DateOfBirth)),
-    ("email", |r| exact(r, Field::Email)),
-    ("soundex(surname)+postcode", |r| Some(format!("{}|{}", kernels::soundex(r.get(Field::Surname)?)?, r.get(Field::Postcode)?))),
-    ("soundex(given_name)+soundex(surname)", |r| {
-        Some(format!("{}|{}", kernels::soundex(r.get(Field::GivenName)?)?, kernels::soundex(r.get(Field::Surname)?)?))
-    }),
-    ("street_number+address_1", |r| Some(format!("{}|{}", r.get(Field::StreetNumber)?, r.get(Field::Address1)?))),
-    ("given_name+suburb", |r| Some(format!("{}|{}", r.get(Field::GivenName)?, r.get(Field::Suburb)?))),
-];
-
-fn exact(r: &Record, field: Field) -> Option<String> {
-    let v = r.get(field)?;
-    (!BLOCKED_VALUES.contains(&v) && !v.chars().all(|c| c == '0')).then(|| v.to_string())
+pub fn pack(i: u32, j: u32) -> Pair {
+    (u64::from(i.min(j)) << 32) | u64::from(i.max(j))
 }
 
-/// Candidate pairs `(i, j)` with `i < j`; with `link_only`, only pairs from different sources.
-pub fn candidate_pairs(records: &[Record], link_only: bool) -> Vec<(u32, u32)> {
-    let mut pairs = HashSet::new();
-    for (_, key) in RULES {
-        let mut blocks: HashMap<String, Vec<u32>> = HashMap::new();
-        for (i, r) in records.iter().enumerate() {
-            if let Some(k) = key(r) {
-                blocks.entry(k).or_default().push(i as u32);
-            }
-        }
-        for members in blocks.values().filter(|m| m.len() > 1 && m.len() <= MAX_BLOCK_SIZE) {
-            for (a, &i) in members.iter().enumerate() {
-                for &j in &members[a + 1..] {
-                    if !link_only || records[i as usize].source != records[j as usize].source {
-                        pairs.insert((i.min(j), i.max(j)));
+pub fn unpack(p: Pair) -> (u32, u32) {
+    ((p >> 32) as u32, p as u32)
+}
+
+/// Candidate pairs, sorted and distinct; with `link_only`, only pairs from different sources.
+/// Rules run on separate threads.
+pub fn candidate_pairs(p: &Profiles, link_only: bool, max_block_size: usize) -> Vec<Pair> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(p.rules.len()).max(1);
+    let mut pairs: Vec<Pair> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                s.spawn(move || {
+                    let mut out = Vec::new();
+                    for k in (t..p.rules.len()).step_by(threads) {
+                        rule_pairs(p, k, link_only, max_block_size, &mut out);
                     }
+                    out
+                })
+            })
+            .collect();
+        workers.into_iter().flat_map(|w| w.join().expect("blocking worker panicked")).collect()
+    });
+    pairs.sort_unstable();
+    pairs.dedup();
+    pairs
+}
+
+fn rule_pairs(p: &Profiles, k: usize, link_only: bool, max_block_size: usize, out: &mut Vec<Pair>) {
+    let mut blocks: HashMap<&str, Vec<u32>> = HashMap::new();
+    for row in 0..p.len as u32 {
+        if let Some(key) = p.key(k, row) {
+            blocks.entry(key).or_default().push(row);
+        }
+    }
+    for members in blocks.values().filter(|m| m.len() > 1 && m.len() <= max_block_size) {
+        for (a, &i) in members.iter().enumerate() {
+            for &j in &members[a + 1..] {
+                if !link_only || p.source[i as usize] != p.source[j as usize] {
+                    out.push(pack(i, j));
                 }
             }
         }
     }
-    let mut pairs: Vec<_> = pairs.into_iter().collect();
-    pairs.sort_unstable();
-    pairs
+}
+
+/// The first rule under which `i` and `j` share a key: what made them a candidate pair.
+pub fn first_rule(p: &Profiles, i: u32, j: u32) -> Option<usize> {
+    (0..p.rules.len()).find(|&k| matches!((p.key(k, i), p.key(k, j)), (Some(a), Some(b)) if a == b))
 }

@@ -8,11 +8,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use datafusion::arrow::array::{AsArray, RecordBatch};
+use datafusion::arrow::array::{ArrayRef, AsArray, RecordBatch, StringArray};
 use datafusion::arrow::csv::ReaderBuilder;
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 
-use super::record::{self, Record};
+use datafusion::datasource::MemTable;
+use datafusion::prelude::SessionContext;
+
+use super::profiles::{self, Profiles};
 use super::{Settings, resolve};
 use crate::error::{PersonaError, Result};
 
@@ -46,7 +49,7 @@ pub struct Report {
     pub precision: f64,
     pub recall: f64,
     pub f1: f64,
-    /// Resolution alone, without reading the files.
+    /// Evaluating the rules and resolving, without reading the files.
     pub elapsed: Duration,
 }
 
@@ -61,29 +64,31 @@ impl std::fmt::Display for Report {
     }
 }
 
-/// Resolves a FEBRL task from `dir` and scores it.
-pub fn evaluate(dir: &Path, task: Task, threshold: f64) -> Result<Report> {
-    let mut records = Vec::new();
-    let mut ids = Vec::new();
+/// Resolves a FEBRL task from `dir` with `settings` (`link_only` is set for linking tasks)
+/// and scores it.
+pub async fn evaluate(dir: &Path, task: Task, settings: &Settings) -> Result<Report> {
+    let mut batches = Vec::new();
     for (source, file) in task.files.iter().enumerate() {
-        let batches = read_csv(&dir.join(file))?;
-        for batch in &batches {
-            let rec_id = batch.column_by_name("rec_id").ok_or_else(|| PersonaError::InvalidArgument(format!("{file}: no rec_id column")))?;
-            ids.extend(rec_id.as_string::<i32>().iter().map(|v| v.unwrap_or_default().to_string()));
+        for batch in read_csv(&dir.join(file))? {
+            if batch.column_by_name("rec_id").is_none() {
+                return Err(PersonaError::InvalidArgument(format!("{file}: no rec_id column")));
+            }
+            batches.push(with_source(&batch, &format!("file{source}"))?);
         }
-        // rec_id is not among the resolver's fields, so it cannot leak into the matching.
-        let mut rs = record::from_batches(&batches, None)?;
-        for r in &mut rs {
-            r.source = source.to_string();
-        }
-        records.extend(rs);
     }
-    let settings = Settings { threshold, link_only: task.files.len() > 1, ..Settings::default() };
+    let schema = batches.first().map(|b| b.schema()).ok_or_else(|| PersonaError::InvalidArgument(format!("{}: no records", task.name)))?;
+    let ctx = SessionContext::new();
+    persona_udfs::register_all(&ctx)?;
+    ctx.register_table("febrl", Arc::new(MemTable::try_new(schema, vec![batches])?))?;
+    let settings = Settings { link_only: task.files.len() > 1, ..settings.clone() };
+
     let started = Instant::now();
-    let resolution = resolve(&records, &settings);
+    // rec_id is only carried through for scoring: no rule reads it.
+    let profiles = profiles::load(ctx.table("febrl").await?, &settings, Some("source"), &["rec_id"]).await?;
+    let resolution = resolve(&profiles, &settings);
     let elapsed = started.elapsed();
 
-    let predicted = implied_pairs(&records, &resolution.clusters, settings.link_only, &ids);
+    let predicted = implied_pairs(&profiles, &resolution.clusters, settings.link_only);
     let truth = read_truth(&dir.join(task.truth))?;
     let hits = predicted.intersection(&truth).count();
     let precision = ratio(hits, predicted.len());
@@ -91,7 +96,7 @@ pub fn evaluate(dir: &Path, task: Task, threshold: f64) -> Result<Report> {
     let f1 = if precision + recall > 0.0 { 2.0 * precision * recall / (precision + recall) } else { 0.0 };
     Ok(Report {
         task: task.name,
-        records: records.len(),
+        records: profiles.len,
         candidate_pairs: resolution.candidate_pairs,
         predicted_pairs: predicted.len(),
         true_pairs: truth.len(),
@@ -102,12 +107,21 @@ pub fn evaluate(dir: &Path, task: Task, threshold: f64) -> Result<Report> {
     })
 }
 
+fn with_source(batch: &RecordBatch, source: &str) -> Result<RecordBatch> {
+    let mut fields: Vec<Field> = vec![Field::new("source", DataType::Utf8, false)];
+    fields.extend(batch.schema().fields().iter().map(|f| f.as_ref().clone()));
+    let mut columns: Vec<ArrayRef> = vec![Arc::new(StringArray::from(vec![source; batch.num_rows()]))];
+    columns.extend(batch.columns().iter().cloned());
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
+}
+
 fn ratio(a: usize, b: usize) -> f64 {
     if b == 0 { 0.0 } else { a as f64 / b as f64 }
 }
 
 /// Every pair of records in one cluster, as sorted `rec_id` pairs.
-fn implied_pairs(records: &[Record], clusters: &[u32], link_only: bool, ids: &[String]) -> HashSet<(String, String)> {
+fn implied_pairs(p: &Profiles, clusters: &[u32], link_only: bool) -> HashSet<(String, String)> {
+    let ids = &p.carried[0];
     let mut members: HashMap<u32, Vec<usize>> = HashMap::new();
     for (i, c) in clusters.iter().enumerate() {
         members.entry(*c).or_default().push(i);
@@ -116,8 +130,8 @@ fn implied_pairs(records: &[Record], clusters: &[u32], link_only: bool, ids: &[S
     for group in members.values() {
         for (a, &i) in group.iter().enumerate() {
             for &j in &group[a + 1..] {
-                if !link_only || records[i].source != records[j].source {
-                    pairs.insert(sorted(&ids[i], &ids[j]));
+                if !link_only || p.source[i] != p.source[j] {
+                    pairs.insert(sorted(ids.value(i), ids.value(j)));
                 }
             }
         }

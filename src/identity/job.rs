@@ -1,8 +1,9 @@
 //! `persona resolve`: profiles in, identity tables out.
 //!
 //! Reads `public.profiles` (any table with `source`, `source_customer_id` and some of the
-//! identifying columns), resolves it, and writes three Delta tables under
+//! columns the identity rules use), resolves it, and writes four Delta tables under
 //! `<data_dir>/persona/`: `identity_links` (one row per profile with its master id),
+//! `identity_pairs` (every linked pair with its probability and blocking rule),
 //! `identity_aliases` (ids merged into older ones) and `customers` (one golden record per master
 //! id, built with the survivorship aggregates). Each run is one new version of each table.
 
@@ -11,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use datafusion::arrow::array::{AsArray, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use datafusion::arrow::array::{ArrayRef, AsArray, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::datasource::MemTable;
@@ -20,12 +21,13 @@ use deltalake::DeltaTable;
 use deltalake::protocol::SaveMode;
 
 use super::master::{self, Key};
-use super::{Settings, record, resolve};
+use super::{Link, Settings, profiles, resolve};
 use crate::config::{TableConfig, location_url};
 use crate::error::{PersonaError, Result};
 
 pub const LINKS: &str = "identity_links";
 pub const ALIASES: &str = "identity_aliases";
+pub const PAIRS: &str = "identity_pairs";
 pub const CUSTOMERS: &str = "customers";
 
 #[derive(Debug, Clone)]
@@ -36,6 +38,8 @@ pub struct Summary {
     pub master_ids: usize,
     pub new_ids: usize,
     pub aliases: usize,
+    /// Default rules left out because the profiles lack their columns.
+    pub skipped_rules: Vec<String>,
     pub elapsed: Duration,
 }
 
@@ -57,13 +61,24 @@ pub fn persona_dir(data_dir: &Path) -> PathBuf {
 /// The persona tables that exist under `data_dir`.
 pub fn existing_tables(data_dir: &Path) -> Result<Vec<TableConfig>> {
     let mut tables = Vec::new();
-    for name in [LINKS, ALIASES, CUSTOMERS] {
+    for name in [LINKS, PAIRS, ALIASES, CUSTOMERS] {
         let dir = persona_dir(data_dir).join(name);
         if dir.join("_delta_log").is_dir() {
             tables.push(table_config(data_dir, name)?);
         }
     }
     Ok(tables)
+}
+
+/// Every persona table, whether or not a run has written it yet.
+pub fn all_tables(data_dir: &Path) -> Result<Vec<TableConfig>> {
+    [LINKS, PAIRS, ALIASES, CUSTOMERS].into_iter().map(|name| location(data_dir, name)).collect()
+}
+
+fn location(data_dir: &Path, name: &str) -> Result<TableConfig> {
+    let dir = persona_dir(data_dir).join(name);
+    let url = location_url(&dir.to_string_lossy(), Path::new("")).map_err(PersonaError::Config)?;
+    Ok(TableConfig { name: name.to_string(), url, storage_options: Default::default() })
 }
 
 fn table_config(data_dir: &Path, name: &str) -> Result<TableConfig> {
@@ -73,37 +88,53 @@ fn table_config(data_dir: &Path, name: &str) -> Result<TableConfig> {
     Ok(TableConfig { name: name.to_string(), url, storage_options: Default::default() })
 }
 
+/// One resolution at a time: a second run (another CLI process aside) waits for the first, so
+/// two runs never hand out the same new id.
+static RUNNING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Resolves the profiles the session serves and writes the identity tables.
 pub async fn run(ctx: &SessionContext, data_dir: &Path, settings: &Settings) -> Result<Summary> {
+    let _one_at_a_time = RUNNING.lock().await;
     let started = Instant::now();
-    let profiles = ctx.sql("SELECT * FROM public.profiles").await?;
+    let profiles = ctx.table("public.profiles").await.map_err(|e| {
+        PersonaError::TableNotFound(format!("identity resolution reads the table `profiles`: {}", e.strip_backtrace()))
+    })?;
     let schema = profiles.schema().as_arrow().clone();
     for required in ["source", "source_customer_id"] {
         if schema.field_with_name(required).is_err() {
             return Err(PersonaError::InvalidArgument(format!("public.profiles has no `{required}` column")));
         }
     }
-    let batches = profiles.collect().await?;
-    let records = record::from_batches(&batches, Some("source"))?;
-    let keys = profile_keys(&batches)?;
+    let batches = profiles.clone().collect().await?;
+    let loaded = profiles::load(profiles, settings, Some("source"), &["source", "source_customer_id"]).await?;
+    let keys: Vec<Key> = (0..loaded.len)
+        .map(|i| (loaded.carried[0].value(i).to_string(), loaded.carried[1].value(i).to_string()))
+        .collect();
 
     let previous = previous_ids(data_dir).await?;
-    let resolution = resolve(&records, settings);
+    let resolution = resolve(&loaded, settings);
     let assignment = master::assign(&keys, &resolution.clusters, &previous);
 
-    let mut best = vec![None::<f64>; records.len()];
-    for &(i, j, p) in &resolution.links {
-        for k in [i as usize, j as usize] {
-            best[k] = Some(best[k].map_or(p, |b: f64| b.max(p)));
+    // Each profile's strongest link: its score and the rule that found it.
+    let mut best: Vec<Option<(f64, usize)>> = vec![None; loaded.len];
+    for l in &resolution.links {
+        for k in [l.i as usize, l.j as usize] {
+            if best[k].is_none_or(|(p, _)| l.probability > p) {
+                best[k] = Some((l.probability, l.rule));
+            }
         }
     }
-    let links = links_batch(&keys, &assignment.ids, &best)?;
+    let rule_names: Vec<&str> = loaded.rules.iter().map(|r| r.name.as_str()).collect();
+    let links = links_batch(&keys, &assignment.ids, &best, &rule_names)?;
+    let pairs = pairs_batch(&keys, &resolution.links, &rule_names)?;
     let delta_ctx = deltalake::delta_datafusion::create_session().into_inner();
     persona_udfs::register_all(&delta_ctx)?;
-    delta_ctx.register_batch("links", links.clone())?;
+    delta_ctx.register_batch("links", links)?;
+    delta_ctx.register_batch("pairs", pairs)?;
     delta_ctx.register_table("profiles", Arc::new(MemTable::try_new(Arc::new(schema.clone()), vec![batches])?))?;
 
     write(&delta_ctx, data_dir, LINKS, "SELECT * FROM links", SaveMode::Overwrite).await?;
+    write(&delta_ctx, data_dir, PAIRS, "SELECT * FROM pairs", SaveMode::Overwrite).await?;
     let aliases = aliases_batch(&assignment.aliases)?;
     delta_ctx.register_batch("new_aliases", aliases)?;
     write(&delta_ctx, data_dir, ALIASES, "SELECT * FROM new_aliases", SaveMode::Append).await?;
@@ -111,27 +142,15 @@ pub async fn run(ctx: &SessionContext, data_dir: &Path, settings: &Settings) -> 
 
     let masters: std::collections::HashSet<&String> = assignment.ids.iter().collect();
     Ok(Summary {
-        profiles: records.len(),
+        profiles: loaded.len,
         candidate_pairs: resolution.candidate_pairs,
         links: resolution.links.len(),
         master_ids: masters.len(),
         new_ids: assignment.new_ids,
         aliases: assignment.aliases.len(),
+        skipped_rules: loaded.skipped.clone(),
         elapsed: started.elapsed(),
     })
-}
-
-fn profile_keys(batches: &[RecordBatch]) -> Result<Vec<Key>> {
-    let mut keys = Vec::new();
-    for b in batches {
-        let source = cast(b.column_by_name("source").expect("checked"), &DataType::Utf8)?;
-        let id = cast(b.column_by_name("source_customer_id").expect("checked"), &DataType::Utf8)?;
-        let (source, id) = (source.as_string::<i32>(), id.as_string::<i32>());
-        for row in 0..b.num_rows() {
-            keys.push((source.value(row).to_string(), id.value(row).to_string()));
-        }
-    }
-    Ok(keys)
 }
 
 /// The master id each profile had after the last run.
@@ -155,7 +174,7 @@ async fn previous_ids(data_dir: &Path) -> Result<HashMap<Key, String>> {
     Ok(previous)
 }
 
-fn links_batch(keys: &[Key], ids: &[String], best: &[Option<f64>]) -> Result<RecordBatch> {
+fn links_batch(keys: &[Key], ids: &[String], best: &[Option<(f64, usize)>], rules: &[&str]) -> Result<RecordBatch> {
     let schema = Arc::new(Schema::new(vec![
         Field::new("source", DataType::Utf8, false),
         Field::new("source_customer_id", DataType::Utf8, false),
@@ -169,8 +188,35 @@ fn links_batch(keys: &[Key], ids: &[String], best: &[Option<f64>]) -> Result<Rec
             Arc::new(StringArray::from_iter_values(keys.iter().map(|k| k.0.as_str()))),
             Arc::new(StringArray::from_iter_values(keys.iter().map(|k| k.1.as_str()))),
             Arc::new(StringArray::from_iter_values(ids.iter())),
-            Arc::new(Float64Array::from(best.to_vec())),
-            Arc::new(StringArray::from_iter_values(best.iter().map(|b| if b.is_some() { "fellegi_sunter" } else { "singleton" }))),
+            Arc::new(Float64Array::from_iter(best.iter().map(|b| b.map(|(p, _)| p)))),
+            Arc::new(StringArray::from_iter_values(best.iter().map(|b| b.map_or("singleton", |(_, r)| rules[r])))),
+        ],
+    )?)
+}
+
+/// Every linked pair with its probability and the blocking rule that paired it: why two
+/// profiles became one person.
+fn pairs_batch(keys: &[Key], links: &[Link], rules: &[&str]) -> Result<RecordBatch> {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("source_a", DataType::Utf8, false),
+        Field::new("source_customer_id_a", DataType::Utf8, false),
+        Field::new("source_b", DataType::Utf8, false),
+        Field::new("source_customer_id_b", DataType::Utf8, false),
+        Field::new("probability", DataType::Float64, false),
+        Field::new("rule", DataType::Utf8, false),
+    ]));
+    let side = |pick: fn(&Link) -> u32, part: fn(&Key) -> &str| -> ArrayRef {
+        Arc::new(StringArray::from_iter_values(links.iter().map(|l| part(&keys[pick(l) as usize]))))
+    };
+    Ok(RecordBatch::try_new(
+        schema,
+        vec![
+            side(|l| l.i, |k| k.0.as_str()),
+            side(|l| l.i, |k| k.1.as_str()),
+            side(|l| l.j, |k| k.0.as_str()),
+            side(|l| l.j, |k| k.1.as_str()),
+            Arc::new(Float64Array::from_iter_values(links.iter().map(|l| l.probability))),
+            Arc::new(StringArray::from_iter_values(links.iter().map(|l| rules[l.rule]))),
         ],
     )?)
 }

@@ -1,6 +1,7 @@
 //! Identity resolution: which profiles, from any number of source systems, are one person.
 //!
-//! Layout: `record.rs` (normalized person records), `blocking.rs` (candidate pairs),
+//! Layout: `rules.rs` (comparisons and blocking rules, declared as SQL), `profiles.rs` (the
+//! rules evaluated by DataFusion into string columns), `blocking.rs` (candidate pairs),
 //! `model.rs` (Fellegi-Sunter weights learnt by EM), `cluster.rs` (pairs -> people),
 //! `master.rs` (stable master ids), `job.rs` (`persona resolve`: profiles in, Delta identity
 //! tables out), `febrl.rs` (accuracy on the FEBRL benchmark data with ground truth).
@@ -11,9 +12,14 @@ pub mod febrl;
 pub mod job;
 pub mod master;
 pub mod model;
-pub mod record;
+pub mod profiles;
+pub mod rules;
 
-use record::Record;
+use crate::error::Result;
+use blocking::{Pair, unpack};
+use model::{Comparator, Model, Pattern};
+use profiles::Profiles;
+use rules::{BlockingRule, Comparison, IdentityConfig};
 
 /// Settings of one resolution run.
 #[derive(Debug, Clone)]
@@ -24,47 +30,151 @@ pub struct Settings {
     pub link_only: bool,
     /// No cluster grows past this many records; weaker links are dropped instead.
     pub max_cluster_size: usize,
+    /// A blocking key shared by more profiles than this pairs none of them.
+    pub max_block_size: usize,
     /// Random record pairs used to estimate how often non-matches agree.
     pub random_pairs: usize,
+    /// Values that never link records (compared as trimmed lower case).
+    pub blocked_values: Vec<String>,
+    /// Fixed share of candidate pairs that match; learnt by EM when `None`.
+    pub prior: Option<f64>,
+    pub comparisons: Vec<Comparison>,
+    pub blocking: Vec<BlockingRule>,
+    /// Declared by the user: then a comparison or rule that does not apply is an error rather
+    /// than skipped.
+    pub strict_comparisons: bool,
+    pub strict_blocking: bool,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { threshold: 0.9, link_only: false, max_cluster_size: 20, random_pairs: 200_000 }
+        Self {
+            threshold: 0.9,
+            link_only: false,
+            max_cluster_size: 20,
+            max_block_size: 100,
+            random_pairs: 200_000,
+            blocked_values: rules::DEFAULT_BLOCKED_VALUES.iter().map(|v| v.to_string()).collect(),
+            prior: None,
+            comparisons: rules::default_comparisons(),
+            blocking: rules::default_blocking(),
+            strict_comparisons: false,
+            strict_blocking: false,
+        }
     }
 }
 
-/// The outcome: scored links and one cluster number per record.
+impl Settings {
+    /// The defaults, overridden by what `[identity]` declares.
+    pub fn from_config(cfg: &IdentityConfig) -> Result<Self> {
+        let d = Self::default();
+        let s = Self {
+            threshold: cfg.threshold.unwrap_or(d.threshold),
+            max_cluster_size: cfg.max_cluster_size.unwrap_or(d.max_cluster_size),
+            max_block_size: cfg.max_block_size.unwrap_or(d.max_block_size),
+            blocked_values: cfg.blocked_values.clone().unwrap_or(d.blocked_values),
+            prior: cfg.prior,
+            strict_comparisons: cfg.comparisons.is_some(),
+            strict_blocking: cfg.blocking.is_some(),
+            comparisons: cfg.comparisons.clone().unwrap_or(d.comparisons),
+            blocking: cfg.blocking.clone().unwrap_or(d.blocking),
+            ..d
+        };
+        s.validate()?;
+        Ok(s)
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        if !(self.threshold > 0.0 && self.threshold < 1.0) {
+            return Err(crate::error::PersonaError::Config(format!(
+                "identity.threshold must be a probability between 0 and 1 (exclusive), got {}",
+                self.threshold
+            )));
+        }
+        if self.prior.is_some_and(|p| !(p > 0.0 && p < 1.0)) {
+            return Err(crate::error::PersonaError::Config(format!(
+                "identity.prior must be a probability between 0 and 1 (exclusive), got {}",
+                self.prior.unwrap_or_default()
+            )));
+        }
+        if self.max_cluster_size < 2 || self.max_block_size < 2 {
+            return Err(crate::error::PersonaError::Config(
+                "identity.max_cluster_size and identity.max_block_size must be at least 2".into(),
+            ));
+        }
+        rules::validate(&self.comparisons, &self.blocking)
+    }
+}
+
+/// A linked pair: two profile rows, their match probability, the blocking rule that paired them.
+#[derive(Debug, Clone, Copy)]
+pub struct Link {
+    pub i: u32,
+    pub j: u32,
+    pub probability: f64,
+    pub rule: usize,
+}
+
+/// The outcome: scored links and one cluster number per profile.
 #[derive(Debug, Clone)]
 pub struct Resolution {
     pub candidate_pairs: usize,
-    /// Linked pairs `(i, j, match probability)`.
-    pub links: Vec<(u32, u32, f64)>,
-    /// `clusters[i]` is the cluster of record `i`: the smallest record index in it.
+    pub links: Vec<Link>,
+    /// `clusters[i]` is the cluster of profile `i`: the smallest profile index in it.
     pub clusters: Vec<u32>,
+    pub model: Model,
 }
 
-pub fn resolve(records: &[Record], settings: &Settings) -> Resolution {
-    let pairs = blocking::candidate_pairs(records, settings.link_only);
-    let vectors: Vec<model::Vector> =
-        pairs.iter().map(|&(i, j)| model::compare(&records[i as usize], &records[j as usize])).collect();
-    let random: Vec<model::Vector> = random_pairs(records, settings)
-        .map(|(i, j)| model::compare(&records[i], &records[j]))
-        .collect();
-    let fitted = model::Model::fit(&random, &vectors, 25);
-    let links: Vec<(u32, u32, f64)> = pairs
+pub fn resolve(p: &Profiles, settings: &Settings) -> Resolution {
+    let pairs = blocking::candidate_pairs(p, settings.link_only, settings.max_block_size);
+    let comparator = Comparator::new(p);
+    let patterns = compare_all(p, &comparator, &pairs);
+    let random: Vec<Pattern> = random_pairs(p, settings).map(|(i, j)| comparator.pattern(p, i, j)).collect();
+    let candidate_counts = model::counts(patterns.iter().copied());
+    let fixed = model::Fixed { prior: settings.prior };
+    let fitted = Model::fit(&p.comparisons, &fixed, &model::counts(random.into_iter()), &candidate_counts, 25);
+    // Score each distinct pattern once.
+    let probability: std::collections::HashMap<Pattern, f64> =
+        candidate_counts.iter().map(|(pat, _)| (*pat, fitted.probability(*pat))).collect();
+    let links: Vec<Link> = pairs
         .iter()
-        .zip(&vectors)
-        .map(|(&(i, j), v)| (i, j, fitted.probability(v)))
-        .filter(|(_, _, p)| *p >= settings.threshold)
+        .zip(&patterns)
+        .filter_map(|(&pair, pat)| {
+            let probability = probability[pat];
+            let (i, j) = unpack(pair);
+            (probability >= settings.threshold)
+                .then(|| Link { i, j, probability, rule: blocking::first_rule(p, i, j).unwrap_or(0) })
+        })
         .collect();
-    let clusters = cluster::connected(records.len(), &links, settings.max_cluster_size);
-    Resolution { candidate_pairs: pairs.len(), links, clusters }
+    let clusters = cluster::connected(p.len, &links, settings.max_cluster_size);
+    Resolution { candidate_pairs: pairs.len(), links, clusters, model: fitted }
 }
 
-/// A fixed pseudo-random sample of record pairs (the same every run, so results repeat).
-fn random_pairs<'a>(records: &'a [Record], settings: &Settings) -> impl Iterator<Item = (usize, usize)> + 'a {
-    let n = records.len() as u64;
+/// The agreement pattern of every pair, computed on all cores.
+fn compare_all(p: &Profiles, comparator: &Comparator, pairs: &[Pair]) -> Vec<Pattern> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = pairs.len().div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        let workers: Vec<_> = pairs
+            .chunks(chunk)
+            .map(|part| {
+                s.spawn(move || {
+                    part.iter()
+                        .map(|&pair| {
+                            let (i, j) = unpack(pair);
+                            comparator.pattern(p, i, j)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers.into_iter().flat_map(|w| w.join().expect("comparison worker panicked")).collect()
+    })
+}
+
+/// A fixed pseudo-random sample of profile pairs (the same every run, so results repeat).
+fn random_pairs<'a>(p: &'a Profiles, settings: &Settings) -> impl Iterator<Item = (u32, u32)> + 'a {
+    let n = p.len as u64;
     let link_only = settings.link_only;
     let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut next = move || {
@@ -74,7 +184,9 @@ fn random_pairs<'a>(records: &'a [Record], settings: &Settings) -> impl Iterator
         state ^= state >> 27;
         state.wrapping_mul(0x2545_F491_4F6C_DD1D)
     };
-    std::iter::repeat_with(move || ((next() % n.max(1)) as usize, (next() % n.max(1)) as usize))
-        .filter(move |&(i, j)| i != j && (!link_only || records[i].source != records[j].source))
-        .take(if n < 2 { 0 } else { settings.random_pairs })
+    let distinct_sources = p.source.iter().any(|s| Some(s) != p.source.first());
+    let take = if n < 2 || (link_only && !distinct_sources) { 0 } else { settings.random_pairs };
+    std::iter::repeat_with(move || ((next() % n.max(1)) as u32, (next() % n.max(1)) as u32))
+        .filter(move |&(i, j)| i != j && (!link_only || p.source[i as usize] != p.source[j as usize]))
+        .take(take)
 }

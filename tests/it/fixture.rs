@@ -62,7 +62,16 @@ impl TestServer {
 
     async fn try_start_with(tables: &[TableConfig], persona_tables: &[TableConfig]) -> persona::Result<Self> {
         let catalog = persona::catalog::build(tables, persona_tables).await?;
-        let ctx = persona::session::build(catalog, &Default::default())?;
+        Self::serve(persona::session::build(catalog, &Default::default())?).await
+    }
+
+    /// A server opened exactly as `persona serve` opens one: procedures, identity settings and
+    /// persona's own tables included.
+    pub async fn from_config(config: &persona::config::Config) -> Self {
+        Self::serve(persona::server::open(config).await.expect("open")).await.expect("serve")
+    }
+
+    async fn serve(ctx: datafusion::prelude::SessionContext) -> persona::Result<Self> {
         let bound = BoundServer::bind("127.0.0.1:0".parse().unwrap(), Arc::new(ctx)).await.expect("bind");
         let addr = bound.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
