@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use datafusion::arrow::util::pretty::pretty_format_batches;
 use tracing::info;
 
+use crate::access::Authenticator;
 use crate::config::{Config, Overrides};
 use crate::error::Result;
 use crate::flight::{BoundServer, to_wire, wire_schema};
@@ -108,7 +109,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Serve(args) => {
             let config = args.config()?;
             let ctx = Arc::new(server::open(&config).await?);
-            let bound = BoundServer::bind(config.listen, ctx).await?;
+            let bound = BoundServer::bind(config.listen, ctx).await?.with_access(Authenticator::new(&config.access)?);
             info!("persona serves Flight SQL on grpc://{}", bound.local_addr()?);
             eprintln!("persona: serving Flight SQL on grpc://{} (Ctrl-C to stop)", bound.local_addr()?);
             bound.run_until(server::shutdown_signal()).await
@@ -131,7 +132,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Sql { common, query } => {
             let config = common.config()?;
             let ctx = server::open(&config).await?;
-            let planned = query::plan_sql(&ctx, &query, Access::ReadOnly).await?;
+            let planned = query::plan_sql(&ctx, &query, Access::Read).await?;
             let plan = query::bind(planned, Vec::new())?;
             let schema = wire_schema(plan.schema().as_arrow());
             let batches = ctx.execute_logical_plan(plan).await?.collect().await?;

@@ -18,6 +18,9 @@
 //!
 //! [identity]                                        # see identity/rules.rs
 //! threshold = 0.9
+//!
+//! [access]                                          # see access.rs
+//! anonymous = "read"
 //! ```
 
 use std::collections::BTreeMap;
@@ -29,6 +32,7 @@ use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use url::Url;
 
+use crate::access::AccessConfig;
 use crate::error::{PersonaError, Result};
 use crate::identity::Settings;
 use crate::identity::rules::IdentityConfig;
@@ -53,6 +57,9 @@ pub struct ConfigFile {
     /// Identity resolution: comparisons, blocking rules, threshold (see `identity/rules.rs`).
     #[serde(default)]
     pub identity: IdentityConfig,
+    /// Users and what anonymous clients may do (see `access.rs`).
+    #[serde(default)]
+    pub access: AccessConfig,
 }
 
 /// A table entry: either a bare location string or `{ location, storage_options }`.
@@ -121,6 +128,8 @@ pub struct Config {
     pub datafusion: BTreeMap<String, String>,
     /// Identity resolution settings: the defaults overridden by `[identity]`.
     pub identity: Settings,
+    /// Users and anonymous access for network clients.
+    pub access: AccessConfig,
     /// The file the settings came from, if any.
     pub source: Option<PathBuf>,
 }
@@ -170,7 +179,9 @@ impl Config {
             .map(|(name, spec)| table_config(name, spec, &base))
             .collect::<Result<Vec<_>>>()?;
         let identity = Settings::from_config(&file.identity)?;
-        Ok(Self { listen, sql_dir, data_dir, tables, datafusion: file.datafusion, identity, source })
+        // Checked now so a bad user entry stops start-up with its name.
+        crate::access::Authenticator::new(&file.access)?;
+        Ok(Self { listen, sql_dir, data_dir, tables, datafusion: file.datafusion, identity, access: file.access, source })
     }
 
     /// True when no tables are configured and the embedded default lakehouse is served.

@@ -24,6 +24,10 @@ pub enum PersonaError {
     #[error("permission denied: {0}")]
     PermissionDenied(String),
 
+    /// The client sent no credentials where they are required, or wrong ones.
+    #[error("unauthenticated: {0}")]
+    Unauthenticated(String),
+
     /// The request itself is malformed: bad handle, wrong parameter count, several statements.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
@@ -89,6 +93,8 @@ fn code_of(e: &PersonaError) -> Code {
         PersonaError::Config(_) | PersonaError::Embedded(_) => Code::FailedPrecondition,
         PersonaError::TableNotFound(_) => Code::NotFound,
         PersonaError::PermissionDenied(_) => Code::PermissionDenied,
+        // Distinct from PERMISSION_DENIED so clients know to (re-)authenticate rather than give up.
+        PersonaError::Unauthenticated(_) => Code::Unauthenticated,
         PersonaError::InvalidArgument(_) => Code::InvalidArgument,
         PersonaError::DataFusion(df) => datafusion_code(df),
         PersonaError::Delta { source, .. } => delta_code(source),

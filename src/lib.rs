@@ -3,8 +3,10 @@
 //! Layout: `config` (persona.toml and overrides), `embedded` (the default lakehouse),
 //! `catalog` (Delta tables that follow new versions), `session` (the DataFusion session),
 //! `query` (SQL -> checked plan), `identity` (identity resolution), `flight` (the Flight SQL service), `server` (start-up),
-//! `cli` (the command line), `error` (errors and their gRPC codes).
+//! `cli` (the command line), `error` (errors and their gRPC codes), `access` (who may do what),
+//! `procedures` (what `CALL` runs).
 
+pub mod access;
 pub mod catalog;
 pub mod cli;
 pub mod config;

@@ -5,7 +5,7 @@
 //! A procedure is planned as a scan of a one-partition streaming table whose stream does the
 //! work when it is executed, so it follows the same path as a query: `GetFlightInfo` plans it
 //! (cheap, the result schema is known) and `DoGet` runs it. Procedures write only under
-//! persona's data folder, never a path a client names, so they are open to read-only clients.
+//! persona's data folder, never a path a client names; those that write need write access.
 
 use std::path::PathBuf;
 use std::sync::{Arc, LazyLock};
@@ -22,6 +22,7 @@ use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{FunctionArguments, Statement};
 
+use crate::access::Access;
 use crate::error::{PersonaError, Result};
 use crate::identity::{self, Settings};
 
@@ -35,12 +36,17 @@ pub struct ProcedureEnv {
 /// The procedures there are, as `CALL` names them.
 pub const NAMES: [&str; 1] = ["persona.resolve"];
 
-/// Plans `CALL name()`; `None` when the statement is not a `CALL`.
-pub fn plan(ctx: &SessionContext, statement: &Statement) -> Option<Result<LogicalPlan>> {
+/// Plans `CALL name()` for a caller with `access`; `None` when the statement is not a `CALL`.
+pub fn plan(ctx: &SessionContext, statement: &Statement, access: Access) -> Option<Result<LogicalPlan>> {
     let Statement::Call(function) = statement else { return None };
     let name = function.name.to_string().to_lowercase();
     Some(match name.as_str() {
         "persona.resolve" | "resolve" => {
+            if access < Access::Write {
+                return Some(Err(PersonaError::PermissionDenied(
+                    "persona.resolve() rewrites the identity tables: it needs write access".into(),
+                )));
+            }
             if !matches!(&function.args, FunctionArguments::None)
                 && !matches!(&function.args, FunctionArguments::List(l) if l.args.is_empty())
             {

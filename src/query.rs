@@ -18,14 +18,8 @@ use datafusion::sql::parser::{DFParserBuilder, Statement as DFStatement};
 use datafusion::sql::sqlparser::ast::{Expr, Statement, Value, visit_expressions_mut};
 use datafusion::sql::sqlparser::dialect::dialect_from_str;
 
+pub use crate::access::Access;
 use crate::error::{PersonaError, Result};
-
-/// What a client may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    /// Queries, EXPLAIN and SHOW only: the default for every network client.
-    ReadOnly,
-}
 
 /// A planned statement and what its parameters are.
 #[derive(Debug, Clone)]
@@ -40,26 +34,24 @@ pub async fn plan_sql(ctx: &SessionContext, sql: &str, access: Access) -> Result
     let state = ctx.state();
     let mut statement = parse_one(&state, sql)?;
     if let DFStatement::Statement(s) = &statement
-        && let Some(plan) = crate::procedures::plan(ctx, s)
+        && let Some(plan) = crate::procedures::plan(ctx, s, access)
     {
         return Ok(Planned { plan: plan?, parameters: Schema::empty() });
     }
-    match access {
-        Access::ReadOnly => check_read_only(&statement)?,
-    }
+    // Statements that change data or files are checked here for every access level; write
+    // access opens procedures (above) and, later in this function, DML on Delta tables.
+    check_read_only(&statement)?;
     number_question_marks(&mut statement);
     check_tables(&state, &statement)?;
     let plan = state.statement_to_plan(statement).await?;
-    match access {
-        // Defence in depth: the planner's own verdict must agree with the statement check
-        // (it is what stops `SELECT ... INTO`, a query that creates a table).
-        Access::ReadOnly => datafusion::execution::context::SQLOptions::new()
-            .with_allow_ddl(false)
-            .with_allow_dml(false)
-            .with_allow_statements(false)
-            .verify_plan(&plan)
-            .map_err(|e| PersonaError::PermissionDenied(format!("{}: network clients are read-only", e.strip_backtrace())))?,
-    }
+    // Defence in depth: the planner's own verdict must agree with the statement check (it is
+    // what stops `SELECT ... INTO`, a query that creates a table).
+    datafusion::execution::context::SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
+        .verify_plan(&plan)
+        .map_err(|e| PersonaError::PermissionDenied(format!("{}: network clients are read-only", e.strip_backtrace())))?;
     let parameters = parameter_schema(&plan)?;
     Ok(Planned { plan, parameters })
 }

@@ -91,12 +91,13 @@ pub fn table_types() -> Result<RecordBatch> {
     Ok(b.build()?)
 }
 
-pub static SQL_INFO: LazyLock<SqlInfoData> = LazyLock::new(|| {
+/// What the server tells clients about itself; `read_only` when no caller can write.
+pub fn sql_info(read_only: bool) -> SqlInfoData {
     let mut b = SqlInfoDataBuilder::new();
     b.append(SqlInfo::FlightSqlServerName, "persona");
     b.append(SqlInfo::FlightSqlServerVersion, env!("CARGO_PKG_VERSION"));
     b.append(SqlInfo::FlightSqlServerArrowVersion, "59");
-    b.append(SqlInfo::FlightSqlServerReadOnly, true);
+    b.append(SqlInfo::FlightSqlServerReadOnly, read_only);
     b.append(SqlInfo::FlightSqlServerSql, true);
     b.append(SqlInfo::FlightSqlServerSubstrait, false);
     b.append(SqlInfo::FlightSqlServerTransaction, SqlSupportedTransaction::None as i32);
@@ -116,7 +117,7 @@ pub static SQL_INFO: LazyLock<SqlInfoData> = LazyLock::new(|| {
     b.append(SqlInfo::SqlSupportsColumnAliasing, true);
     b.append(SqlInfo::SqlTransactionsSupported, false);
     b.build().expect("static SQL info is well-formed")
-});
+}
 
 pub static XDBC_TYPES: LazyLock<XdbcTypeInfoData> = LazyLock::new(|| {
     let mut b = XdbcTypeInfoDataBuilder::new();

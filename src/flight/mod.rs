@@ -17,11 +17,13 @@ use std::sync::Arc;
 use arrow_flight::flight_service_server::FlightServiceServer;
 use datafusion::prelude::SessionContext;
 use tokio::net::TcpListener;
+use tonic::service::interceptor::InterceptedService;
 use tokio_stream::wrappers::TcpListenerStream;
 
 pub use service::PersonaFlightSql;
 pub use wire::{to_wire, wire_schema, wire_type};
 
+use crate::access::Authenticator;
 use crate::error::Result;
 
 /// Largest message accepted from a client (bound parameters, later ingest batches).
@@ -32,12 +34,19 @@ const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 pub struct BoundServer {
     listener: TcpListener,
     ctx: Arc<SessionContext>,
+    auth: Arc<Authenticator>,
 }
 
 impl BoundServer {
+    /// Binds with the default access rules: anonymous clients read, nobody writes.
     pub async fn bind(addr: SocketAddr, ctx: Arc<SessionContext>) -> Result<Self> {
         let listener = TcpListener::bind(addr).await?;
-        Ok(Self { listener, ctx })
+        Ok(Self { listener, ctx, auth: Arc::new(Authenticator::default()) })
+    }
+
+    /// Uses `auth` to decide who may do what.
+    pub fn with_access(self, auth: Authenticator) -> Self {
+        Self { auth: Arc::new(auth), ..self }
     }
 
     pub fn local_addr(&self) -> Result<SocketAddr> {
@@ -46,9 +55,10 @@ impl BoundServer {
 
     /// Serves until `shutdown` completes, then stops accepting and lets open calls finish.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> Result<()> {
-        let service = FlightServiceServer::new(PersonaFlightSql::new(self.ctx))
+        let service = FlightServiceServer::new(PersonaFlightSql::new(self.ctx, self.auth.clone()))
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES);
+        let service = InterceptedService::new(service, service::authenticate(self.auth));
         tonic::transport::Server::builder()
             .add_service(service)
             .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), shutdown)

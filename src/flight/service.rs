@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use arrow_flight::encode::FlightDataEncoderBuilder;
 use arrow_flight::error::FlightError;
+use arrow_flight::sql::metadata::SqlInfoData;
 use arrow_flight::sql::server::{FlightSqlService, PeekableFlightDataStream};
 use arrow_flight::sql::{
     ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest,
@@ -41,34 +42,52 @@ use super::metadata;
 use super::params;
 use super::wire::{to_wire, wire_schema};
 use crate::error::{PersonaError, Result};
-use crate::query::{self, Access};
+use crate::access::{Access, Authenticator, Caller};
+use crate::query;
 
 type DoGetStream = Pin<Box<dyn Stream<Item = Result<arrow_flight::FlightData, Status>> + Send + 'static>>;
 
 #[derive(Clone)]
 pub struct PersonaFlightSql {
     ctx: Arc<SessionContext>,
+    auth: Arc<Authenticator>,
+    sql_info: Arc<SqlInfoData>,
+}
+
+/// The caller the authentication interceptor attached to a request.
+fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
+    request
+        .extensions()
+        .get::<Caller>()
+        .cloned()
+        .ok_or_else(|| Status::internal("request reached the service without passing authentication"))
+}
+
+/// The caller's access, which must be at least `needed`.
+fn access<T>(request: &Request<T>, needed: Access) -> Result<Access, Status> {
+    Ok(caller(request)?.require(needed)?)
 }
 
 impl PersonaFlightSql {
-    pub fn new(ctx: Arc<SessionContext>) -> Self {
-        Self { ctx }
+    pub fn new(ctx: Arc<SessionContext>, auth: Arc<Authenticator>) -> Self {
+        let sql_info = Arc::new(metadata::sql_info(!auth.allows_writes()));
+        Self { ctx, auth, sql_info }
     }
 
     /// Plans a statement for a network client and returns its result schema as sent.
-    async fn plan_schema(&self, handle: &Handle) -> Result<SchemaRef> {
-        let plan = self.plan(handle).await?;
+    async fn plan_schema(&self, handle: &Handle, access: Access) -> Result<SchemaRef> {
+        let plan = self.plan(handle, access).await?;
         Ok(wire_schema(plan.schema().as_arrow()))
     }
 
-    async fn plan(&self, handle: &Handle) -> Result<datafusion::logical_expr::LogicalPlan> {
-        let planned = query::plan_sql(&self.ctx, &handle.sql, Access::ReadOnly).await?;
+    async fn plan(&self, handle: &Handle, access: Access) -> Result<datafusion::logical_expr::LogicalPlan> {
+        let planned = query::plan_sql(&self.ctx, &handle.sql, access).await?;
         query::bind(planned, params::decode(&handle.parameters)?)
     }
 
     /// Executes a statement and streams it as Flight data with the announced schema.
-    async fn execute(&self, handle: &Handle) -> Result<DoGetStream> {
-        let plan = self.plan(handle).await?;
+    async fn execute(&self, handle: &Handle, access: Access) -> Result<DoGetStream> {
+        let plan = self.plan(handle, access).await?;
         let schema = wire_schema(plan.schema().as_arrow());
         let df = self.ctx.execute_logical_plan(plan).await?;
         let batches = df.execute_stream().await?;
@@ -119,18 +138,48 @@ fn read_only(what: &str) -> Status {
     Status::from(PersonaError::PermissionDenied(format!("{what} is not allowed: network clients are read-only")))
 }
 
+/// The metadata key of credentials, in requests and in the Handshake answer.
+pub const AUTHORIZATION: &str = "authorization";
+
+/// Authenticates every call before it reaches the service: the caller goes into the request's
+/// extensions, wrong credentials end the call as UNAUTHENTICATED here.
+pub fn authenticate(auth: Arc<Authenticator>) -> impl FnMut(Request<()>) -> Result<Request<()>, Status> + Clone {
+    move |mut request: Request<()>| {
+        let header = match request.metadata().get(AUTHORIZATION) {
+            None => None,
+            Some(v) => Some(v.to_str().map_err(|_| Status::unauthenticated("the authorization header is not text"))?),
+        };
+        let who = auth.authenticate(header)?;
+        request.extensions_mut().insert(who);
+        Ok(request)
+    }
+}
+
 #[tonic::async_trait]
 impl FlightSqlService for PersonaFlightSql {
     type FlightService = PersonaFlightSql;
 
     async fn do_handshake(
         &self,
-        _request: Request<Streaming<HandshakeRequest>>,
+        request: Request<Streaming<HandshakeRequest>>,
     ) -> Result<Response<Pin<Box<dyn Stream<Item = Result<HandshakeResponse, Status>> + Send>>>, Status> {
-        // No authentication is configured: answer the handshake so clients that always send one
-        // (JDBC with a user name) proceed.
-        let response = HandshakeResponse { protocol_version: 0, payload: Bytes::new() };
-        Ok(Response::new(Box::pin(stream::iter([Ok(response)]))))
+        // ADBC and JDBC send `Basic` credentials here and use the bearer token answered in the
+        // `authorization` header from then on. Without credentials the handshake succeeds when
+        // anonymous clients may connect, so clients that always handshake proceed.
+        let who = caller(&request)?;
+        who.require(Access::Read)?;
+        let token = match (&who.user, who.by_password) {
+            (Some(user), true) => Some(self.auth.issue(user)),
+            _ => None,
+        };
+        let payload = token.clone().map(Bytes::from).unwrap_or_default();
+        let response = HandshakeResponse { protocol_version: 0, payload };
+        let mut answer = Response::new(Box::pin(stream::iter([Ok(response)])) as Pin<Box<dyn Stream<Item = _> + Send>>);
+        if let Some(token) = token {
+            let value = format!("Bearer {token}").parse().map_err(|_| Status::internal("token is not a valid header value"))?;
+            answer.metadata_mut().insert(AUTHORIZATION, value);
+        }
+        Ok(answer)
     }
 
     async fn get_flight_info_statement(
@@ -138,8 +187,9 @@ impl FlightSqlService for PersonaFlightSql {
         query: CommandStatementQuery,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
+        let access = access(&request, Access::Read)?;
         let handle = Handle::new(query.query);
-        let schema = self.plan_schema(&handle).await?;
+        let schema = self.plan_schema(&handle, access).await?;
         let ticket = TicketStatementQuery { statement_handle: handle.encode() };
         self.flight_info(&schema, ticket, request.into_inner())
     }
@@ -149,121 +199,147 @@ impl FlightSqlService for PersonaFlightSql {
         cmd: CommandPreparedStatementQuery,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
+        let access = access(&request, Access::Read)?;
         let handle = Handle::decode(&cmd.prepared_statement_handle)?;
-        let schema = self.plan_schema(&handle).await?;
+        let schema = self.plan_schema(&handle, access).await?;
         // The ticket carries the parameters so DoGet needs no server state.
         let ticket = CommandPreparedStatementQuery { prepared_statement_handle: handle.encode() };
         self.flight_info(&schema, ticket, request.into_inner())
     }
 
     async fn get_flight_info_catalogs(&self, q: CommandGetCatalogs, r: Request<FlightDescriptor>) -> Result<Response<FlightInfo>, Status> {
+        access(&r, Access::Read)?;
         let schema = q.clone().into_builder().schema();
         self.flight_info(&schema, q, r.into_inner())
     }
 
     async fn get_flight_info_schemas(&self, q: CommandGetDbSchemas, r: Request<FlightDescriptor>) -> Result<Response<FlightInfo>, Status> {
+        access(&r, Access::Read)?;
         let schema = q.clone().into_builder().schema();
         self.flight_info(&schema, q, r.into_inner())
     }
 
     async fn get_flight_info_tables(&self, q: CommandGetTables, r: Request<FlightDescriptor>) -> Result<Response<FlightInfo>, Status> {
+        access(&r, Access::Read)?;
         let schema = q.clone().into_builder().schema();
         self.flight_info(&schema, q, r.into_inner())
     }
 
     async fn get_flight_info_table_types(&self, q: CommandGetTableTypes, r: Request<FlightDescriptor>) -> Result<Response<FlightInfo>, Status> {
+        access(&r, Access::Read)?;
         let schema = q.clone().into_builder().schema();
         self.flight_info(&schema, q, r.into_inner())
     }
 
     async fn get_flight_info_sql_info(&self, q: CommandGetSqlInfo, r: Request<FlightDescriptor>) -> Result<Response<FlightInfo>, Status> {
-        let schema = q.clone().into_builder(&metadata::SQL_INFO).schema();
+        access(&r, Access::Read)?;
+        let schema = q.clone().into_builder(&self.sql_info).schema();
         self.flight_info(&schema, q, r.into_inner())
     }
 
     async fn get_flight_info_xdbc_type_info(&self, q: CommandGetXdbcTypeInfo, r: Request<FlightDescriptor>) -> Result<Response<FlightInfo>, Status> {
+        access(&r, Access::Read)?;
         let schema = q.clone().into_builder(&metadata::XDBC_TYPES).schema();
         self.flight_info(&schema, q, r.into_inner())
     }
 
     async fn get_flight_info_primary_keys(&self, q: CommandGetPrimaryKeys, r: Request<FlightDescriptor>) -> Result<Response<FlightInfo>, Status> {
+        access(&r, Access::Read)?;
         self.flight_info(&metadata::primary_keys_schema(), q, r.into_inner())
     }
 
     async fn get_flight_info_exported_keys(&self, q: CommandGetExportedKeys, r: Request<FlightDescriptor>) -> Result<Response<FlightInfo>, Status> {
+        access(&r, Access::Read)?;
         self.flight_info(&metadata::foreign_keys_schema(), q, r.into_inner())
     }
 
     async fn get_flight_info_imported_keys(&self, q: CommandGetImportedKeys, r: Request<FlightDescriptor>) -> Result<Response<FlightInfo>, Status> {
+        access(&r, Access::Read)?;
         self.flight_info(&metadata::foreign_keys_schema(), q, r.into_inner())
     }
 
     async fn get_flight_info_cross_reference(&self, q: CommandGetCrossReference, r: Request<FlightDescriptor>) -> Result<Response<FlightInfo>, Status> {
+        access(&r, Access::Read)?;
         self.flight_info(&metadata::foreign_keys_schema(), q, r.into_inner())
     }
 
-    async fn do_get_statement(&self, ticket: TicketStatementQuery, _r: Request<Ticket>) -> Result<Response<DoGetStream>, Status> {
+    async fn do_get_statement(&self, ticket: TicketStatementQuery, r: Request<Ticket>) -> Result<Response<DoGetStream>, Status> {
+        let access = access(&r, Access::Read)?;
         let handle = Handle::decode(&ticket.statement_handle)?;
-        Ok(Response::new(self.execute(&handle).await?))
+        Ok(Response::new(self.execute(&handle, access).await?))
     }
 
-    async fn do_get_prepared_statement(&self, cmd: CommandPreparedStatementQuery, _r: Request<Ticket>) -> Result<Response<DoGetStream>, Status> {
+    async fn do_get_prepared_statement(&self, cmd: CommandPreparedStatementQuery, r: Request<Ticket>) -> Result<Response<DoGetStream>, Status> {
+        let access = access(&r, Access::Read)?;
         let handle = Handle::decode(&cmd.prepared_statement_handle)?;
-        Ok(Response::new(self.execute(&handle).await?))
+        Ok(Response::new(self.execute(&handle, access).await?))
     }
 
-    async fn do_get_catalogs(&self, _q: CommandGetCatalogs, _r: Request<Ticket>) -> Result<Response<DoGetStream>, Status> {
+    async fn do_get_catalogs(&self, _q: CommandGetCatalogs, r: Request<Ticket>) -> Result<Response<DoGetStream>, Status> {
+        access(&r, Access::Read)?;
         Ok(Response::new(one_batch(metadata::catalogs(&self.ctx)?)))
     }
 
-    async fn do_get_schemas(&self, q: CommandGetDbSchemas, _r: Request<Ticket>) -> Result<Response<DoGetStream>, Status> {
+    async fn do_get_schemas(&self, q: CommandGetDbSchemas, r: Request<Ticket>) -> Result<Response<DoGetStream>, Status> {
+        access(&r, Access::Read)?;
         Ok(Response::new(one_batch(metadata::db_schemas(&self.ctx, q)?)))
     }
 
-    async fn do_get_tables(&self, q: CommandGetTables, _r: Request<Ticket>) -> Result<Response<DoGetStream>, Status> {
+    async fn do_get_tables(&self, q: CommandGetTables, r: Request<Ticket>) -> Result<Response<DoGetStream>, Status> {
+        access(&r, Access::Read)?;
         Ok(Response::new(one_batch(metadata::tables(&self.ctx, q).await?)))
     }
 
-    async fn do_get_table_types(&self, _q: CommandGetTableTypes, _r: Request<Ticket>) -> Result<Response<DoGetStream>, Status> {
+    async fn do_get_table_types(&self, _q: CommandGetTableTypes, r: Request<Ticket>) -> Result<Response<DoGetStream>, Status> {
+        access(&r, Access::Read)?;
         Ok(Response::new(one_batch(metadata::table_types()?)))
     }
 
-    async fn do_get_sql_info(&self, q: CommandGetSqlInfo, _r: Request<Ticket>) -> Result<Response<DoGetStream>, Status> {
-        let batch = q.into_builder(&metadata::SQL_INFO).build().map_err(PersonaError::from)?;
+    async fn do_get_sql_info(&self, q: CommandGetSqlInfo, r: Request<Ticket>) -> Result<Response<DoGetStream>, Status> {
+        access(&r, Access::Read)?;
+        let batch = q.into_builder(&self.sql_info).build().map_err(PersonaError::from)?;
         Ok(Response::new(one_batch(batch)))
     }
 
-    async fn do_get_xdbc_type_info(&self, q: CommandGetXdbcTypeInfo, _r: Request<Ticket>) -> Result<Response<DoGetStream>, Status> {
+    async fn do_get_xdbc_type_info(&self, q: CommandGetXdbcTypeInfo, r: Request<Ticket>) -> Result<Response<DoGetStream>, Status> {
+        access(&r, Access::Read)?;
         let batch = q.into_builder(&metadata::XDBC_TYPES).build().map_err(PersonaError::from)?;
         Ok(Response::new(one_batch(batch)))
     }
 
     // persona declares no keys: Delta tables carry no primary or foreign key constraints.
-    async fn do_get_primary_keys(&self, _q: CommandGetPrimaryKeys, _r: Request<Ticket>) -> Result<Response<DoGetStream>, Status> {
+    async fn do_get_primary_keys(&self, _q: CommandGetPrimaryKeys, r: Request<Ticket>) -> Result<Response<DoGetStream>, Status> {
+        access(&r, Access::Read)?;
         Ok(Response::new(one_batch(RecordBatch::new_empty(metadata::primary_keys_schema()))))
     }
 
-    async fn do_get_exported_keys(&self, _q: CommandGetExportedKeys, _r: Request<Ticket>) -> Result<Response<DoGetStream>, Status> {
+    async fn do_get_exported_keys(&self, _q: CommandGetExportedKeys, r: Request<Ticket>) -> Result<Response<DoGetStream>, Status> {
+        access(&r, Access::Read)?;
         Ok(Response::new(one_batch(RecordBatch::new_empty(metadata::foreign_keys_schema()))))
     }
 
-    async fn do_get_imported_keys(&self, _q: CommandGetImportedKeys, _r: Request<Ticket>) -> Result<Response<DoGetStream>, Status> {
+    async fn do_get_imported_keys(&self, _q: CommandGetImportedKeys, r: Request<Ticket>) -> Result<Response<DoGetStream>, Status> {
+        access(&r, Access::Read)?;
         Ok(Response::new(one_batch(RecordBatch::new_empty(metadata::foreign_keys_schema()))))
     }
 
-    async fn do_get_cross_reference(&self, _q: CommandGetCrossReference, _r: Request<Ticket>) -> Result<Response<DoGetStream>, Status> {
+    async fn do_get_cross_reference(&self, _q: CommandGetCrossReference, r: Request<Ticket>) -> Result<Response<DoGetStream>, Status> {
+        access(&r, Access::Read)?;
         Ok(Response::new(one_batch(RecordBatch::new_empty(metadata::foreign_keys_schema()))))
     }
 
-    async fn do_put_statement_update(&self, _t: CommandStatementUpdate, _r: Request<PeekableFlightDataStream>) -> Result<i64, Status> {
+    async fn do_put_statement_update(&self, _t: CommandStatementUpdate, r: Request<PeekableFlightDataStream>) -> Result<i64, Status> {
+        access(&r, Access::Read)?;
         Err(read_only("an update statement"))
     }
 
-    async fn do_put_statement_ingest(&self, _t: CommandStatementIngest, _r: Request<PeekableFlightDataStream>) -> Result<i64, Status> {
+    async fn do_put_statement_ingest(&self, _t: CommandStatementIngest, r: Request<PeekableFlightDataStream>) -> Result<i64, Status> {
+        access(&r, Access::Read)?;
         Err(read_only("bulk ingest"))
     }
 
-    async fn do_put_prepared_statement_update(&self, _q: CommandPreparedStatementUpdate, _r: Request<PeekableFlightDataStream>) -> Result<i64, Status> {
+    async fn do_put_prepared_statement_update(&self, _q: CommandPreparedStatementUpdate, r: Request<PeekableFlightDataStream>) -> Result<i64, Status> {
+        access(&r, Access::Read)?;
         Err(read_only("a prepared update"))
     }
 
@@ -272,6 +348,7 @@ impl FlightSqlService for PersonaFlightSql {
         cmd: CommandPreparedStatementQuery,
         request: Request<PeekableFlightDataStream>,
     ) -> Result<DoPutPreparedStatementResult, Status> {
+        let access = access(&request, Access::Read)?;
         let handle = Handle::decode(&cmd.prepared_statement_handle)?;
         let batches: Vec<RecordBatch> = arrow_flight::decode::FlightRecordBatchStream::new_from_flight_data(
             request.into_inner().map_err(|status| FlightError::Tonic(Box::new(status))),
@@ -281,7 +358,7 @@ impl FlightSqlService for PersonaFlightSql {
         .map_err(|e| PersonaError::InvalidArgument(format!("cannot read bound parameters: {e}")))?;
         let ipc = params::encode(&batches)?;
         // Check now so a wrong count or type fails at bind time, where the client expects it.
-        let planned = query::plan_sql(&self.ctx, &handle.sql, Access::ReadOnly).await?;
+        let planned = query::plan_sql(&self.ctx, &handle.sql, access).await?;
         query::bind(planned, params::decode(&ipc)?)?;
         let updated = handle.with_parameters(ipc);
         Ok(DoPutPreparedStatementResult { prepared_statement_handle: Some(updated.encode()) })
@@ -290,9 +367,10 @@ impl FlightSqlService for PersonaFlightSql {
     async fn do_action_create_prepared_statement(
         &self,
         req: ActionCreatePreparedStatementRequest,
-        _r: Request<arrow_flight::Action>,
+        r: Request<arrow_flight::Action>,
     ) -> Result<ActionCreatePreparedStatementResult, Status> {
-        let planned = query::plan_sql(&self.ctx, &req.query, Access::ReadOnly).await?;
+        let access = access(&r, Access::Read)?;
+        let planned = query::plan_sql(&self.ctx, &req.query, access).await?;
         let dataset = wire_schema(planned.plan.schema().as_arrow());
         let handle = Handle::new(req.query);
         Ok(ActionCreatePreparedStatementResult {
@@ -306,8 +384,9 @@ impl FlightSqlService for PersonaFlightSql {
     async fn do_action_close_prepared_statement(
         &self,
         req: ActionClosePreparedStatementRequest,
-        _r: Request<arrow_flight::Action>,
+        r: Request<arrow_flight::Action>,
     ) -> Result<(), Status> {
+        access(&r, Access::Read)?;
         // Handles hold everything they need, so the server has nothing to release; a handle it
         // never issued is still an error worth reporting.
         Handle::decode(&req.prepared_statement_handle)?;
@@ -315,6 +394,6 @@ impl FlightSqlService for PersonaFlightSql {
     }
 
     async fn register_sql_info(&self, _id: i32, _result: &SqlInfo) {
-        // SQL info is fixed at compile time (metadata::SQL_INFO); nothing registers at run time.
+        // SQL info is fixed when the service is built (metadata::sql_info); nothing registers later.
     }
 }

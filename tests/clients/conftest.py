@@ -27,6 +27,7 @@ class Server:
     """`persona serve` on a port the OS picks; the address is read from the line it prints."""
 
     def __init__(self, workdir: Path, *extra: str, timeout: float = 600.0):
+        self.workdir = workdir
         self.lines: list[str] = []
         self.ready = threading.Event()
         self.proc = subprocess.Popen(

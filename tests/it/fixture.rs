@@ -55,6 +55,12 @@ impl TestServer {
         Self::try_start_with(tables, persona_tables).await.expect("start server")
     }
 
+    /// A server over `tables` deciding who may do what with `auth`.
+    pub async fn start_with_access(tables: &[TableConfig], auth: persona::access::Authenticator) -> Self {
+        let catalog = persona::catalog::build(tables, &[]).await.expect("catalog");
+        Self::serve_with(persona::session::build(catalog, &Default::default()).expect("session"), auth).await.expect("serve")
+    }
+
     /// Starts a server unless a table cannot be opened.
     pub async fn try_start(tables: &[TableConfig]) -> persona::Result<Self> {
         Self::try_start_with(tables, &[]).await
@@ -68,11 +74,17 @@ impl TestServer {
     /// A server opened exactly as `persona serve` opens one: procedures, identity settings and
     /// persona's own tables included.
     pub async fn from_config(config: &persona::config::Config) -> Self {
-        Self::serve(persona::server::open(config).await.expect("open")).await.expect("serve")
+        let ctx = persona::server::open(config).await.expect("open");
+        let auth = persona::access::Authenticator::new(&config.access).expect("access rules");
+        Self::serve_with(ctx, auth).await.expect("serve")
     }
 
     async fn serve(ctx: datafusion::prelude::SessionContext) -> persona::Result<Self> {
-        let bound = BoundServer::bind("127.0.0.1:0".parse().unwrap(), Arc::new(ctx)).await.expect("bind");
+        Self::serve_with(ctx, Default::default()).await
+    }
+
+    async fn serve_with(ctx: datafusion::prelude::SessionContext, auth: persona::access::Authenticator) -> persona::Result<Self> {
+        let bound = BoundServer::bind("127.0.0.1:0".parse().unwrap(), Arc::new(ctx)).await.expect("bind").with_access(auth);
         let addr = bound.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(bound.run_until(async move {
@@ -90,11 +102,16 @@ impl TestServer {
         FlightSqlServiceClient::new(channel)
     }
 
+    /// A client that has authenticated as `user` with a Handshake and holds its bearer token.
+    pub async fn client_as(&self, user: &str, password: &str) -> FlightSqlServiceClient<Channel> {
+        let mut client = self.client().await;
+        client.handshake(user, password).await.unwrap_or_else(|e| panic!("handshake as {user}: {e}"));
+        client
+    }
+
     /// Runs a statement query and collects every batch of every endpoint.
     pub async fn query(&self, sql: &str) -> Vec<RecordBatch> {
-        let mut client = self.client().await;
-        let info = client.execute(sql.to_string(), None).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
-        fetch(&mut client, info).await
+        query_with(&mut self.client().await, sql).await
     }
 
     /// The gRPC status GetFlightInfo answers for a statement (the raw client keeps the code).
@@ -115,6 +132,12 @@ impl Drop for TestServer {
             let _ = stop.send(());
         }
     }
+}
+
+/// Runs a statement query with `client` and collects every batch.
+pub async fn query_with(client: &mut FlightSqlServiceClient<Channel>, sql: &str) -> Vec<RecordBatch> {
+    let info = client.execute(sql.to_string(), None).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    fetch(client, info).await
 }
 
 pub async fn fetch(client: &mut FlightSqlServiceClient<Channel>, info: FlightInfo) -> Vec<RecordBatch> {

@@ -9,7 +9,7 @@ use deltalake::DeltaTable;
 use persona::config::{TableConfig, location_url};
 use persona::identity::{Settings, febrl, job};
 
-use crate::fixture::{TestServer, embedded_tables, row_strings, scalar, shared_data};
+use crate::fixture::{TestServer, embedded_tables, query_with, row_strings, scalar, shared_data};
 
 /// Floors held in CI. The README of the FEBRL folder gives the ground truth; rec_id is used only
 /// for scoring.
@@ -163,6 +163,7 @@ async fn declared_rules_and_resolve_from_the_server() {
     let table = profiles_table(&lake.path().join("profiles"), &names, &rows).await;
     let toml = format!(
         "data_dir = \"{data}\"\n[tables]\nprofiles = \"{loc}\"\n\
+         [[access.users]]\nname = \"ops\"\npassword = \"pw\"\naccess = \"write\"\n\
          [identity]\nthreshold = 0.5\nprior = 0.1\n\
          [[identity.compare]]\nname = \"email\"\nsql = \"lower(trim(email))\"\nmethod = \"exact\"\nm = [0.9, 0.1]\nu = [0.01, 0.99]\n\
          [[identity.compare]]\nname = \"surname\"\nmethod = \"jaro_winkler\"\nm = [0.9, 0.05, 0.03, 0.02]\nu = [0.05, 0.05, 0.1, 0.8]\n\
@@ -175,7 +176,9 @@ async fn declared_rules_and_resolve_from_the_server() {
 
     // Nothing resolved yet: the identity tables are not there.
     assert_eq!(server.status_of("SELECT * FROM persona.identity_links").await.code(), tonic::Code::NotFound);
-    let figures = server.query("CALL persona.resolve()").await;
+    // Resolving rewrites persona's tables: anonymous (read) clients may not, a writer may.
+    assert_eq!(server.status_of("CALL persona.resolve()").await.code(), tonic::Code::PermissionDenied);
+    let figures = query_with(&mut server.client_as("ops", "pw").await, "CALL persona.resolve()").await;
     assert_eq!(row_strings(&figures)[0].split('|').take(4).collect::<Vec<_>>(), vec!["4", "2", "1", "3"], "{figures:?}");
     // Blocking on surname pairs (w1, l1) and (w2, p1); both agree exactly on surname. With the
     // declared weights, Ann's pair (e-mails equal after lower(trim())) has odds

@@ -3,6 +3,7 @@
 //! Servers bind 127.0.0.1:0 and are reached with arrow-flight's Flight SQL client; nothing
 //! sleeps waiting for a server because binding happens before the test connects.
 
+mod access;
 mod conformance;
 mod embedded_data;
 mod fixture;
