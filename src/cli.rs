@@ -2,6 +2,7 @@
 //! a `persona.toml` key.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
@@ -13,6 +14,8 @@ use crate::config::{Config, Overrides};
 use crate::error::Result;
 use crate::flight::{BoundServer, to_wire, wire_schema};
 use crate::query::{self, Access};
+use crate::runs::checks::Status;
+use crate::runs::{Trigger, report, schedule, segments};
 use crate::server;
 
 #[derive(Debug, Parser)]
@@ -54,6 +57,88 @@ pub enum Command {
         /// The query, e.g. "SELECT count(*) FROM events".
         query: String,
     },
+    /// Audience segments (sql/segments/*.sql): list, preview, run, diff, replay.
+    #[command(subcommand)]
+    Segments(SegmentsCommand),
+    /// Run data-validation checks (sql/checks/*.sql) and record the results in
+    /// persona.check_runs. Exit code 0 when all pass, 1 when a check fails (an error-severity
+    /// one, or any with --fail-on warn), 2 when a check cannot run.
+    Check {
+        #[command(flatten)]
+        common: CommonArgs,
+        /// Checks to run [default: all].
+        names: Vec<String>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Lowest severity that makes the exit code non-zero.
+        #[arg(long, value_enum, default_value_t = FailOn::Error)]
+        fail_on: FailOn,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SegmentsCommand {
+    /// Every segment file with its version and last run; broken files with file:line and why.
+    List {
+        #[command(flatten)]
+        common: CommonArgs,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Member count, a sample of members and how many each condition removes; writes nothing.
+    Preview {
+        #[command(flatten)]
+        common: CommonArgs,
+        name: String,
+        /// Members to show.
+        #[arg(long, default_value_t = 10)]
+        sample: usize,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Run segments (gated by their required checks) and publish their members, with who
+    /// entered and exited since the previous run. Exit code 1 when one is blocked or fails.
+    Run {
+        #[command(flatten)]
+        common: CommonArgs,
+        /// Segments to run [default: all].
+        names: Vec<String>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Who entered and who exited between two runs [default: the last two published runs].
+    Diff {
+        #[command(flatten)]
+        common: CommonArgs,
+        name: String,
+        /// A run number (3), the latest run of a version (v2), or `latest`.
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Run a recorded run again against the input versions it recorded and compare members.
+    Replay {
+        #[command(flatten)]
+        common: CommonArgs,
+        name: String,
+        /// A run number (3), the latest run of a version (v2), or `latest`.
+        run: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FailOn {
+    Warn,
+    Error,
 }
 
 /// Overrides of the `[identity]` settings of `persona.toml`.
@@ -104,22 +189,43 @@ impl CommonArgs {
     }
 }
 
-pub async fn run(cli: Cli) -> Result<()> {
+/// Runs a command; the exit code tells scripts how it went (see each command's help).
+pub async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => {
             let config = args.config()?;
             let ctx = Arc::new(server::open(&config).await?);
-            let bound = BoundServer::bind(config.listen, ctx).await?.with_access(Authenticator::new(&config.access)?);
+            let bound = BoundServer::bind(config.listen, ctx.clone()).await?.with_access(Authenticator::new(&config.access)?);
             info!("persona serves Flight SQL on grpc://{}", bound.local_addr()?);
             eprintln!("persona: serving Flight SQL on grpc://{} (Ctrl-C to stop)", bound.local_addr()?);
-            bound.run_until(server::shutdown_signal()).await
+            let runs = server::runs(&config, &ctx, Trigger::Schedule);
+            tokio::spawn(schedule::serve(runs, config.schedule.clone(), schedule::TICK));
+            bound.run_until(server::shutdown_signal()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Segments(command) => segments(command).await,
+        Command::Check { common, names, format, fail_on } => {
+            let config = common.config()?;
+            let ctx = server::open(&config).await?;
+            let results = crate::runs::checks::run(&server::runs(&config, &ctx, Trigger::Cli), &names).await?;
+            match format {
+                Format::Text => println!("{}", report::checks_text(&results)),
+                Format::Json => println!("{}", report::checks_json(&results)),
+            }
+            let worst = results.iter().map(|c| c.status).max().unwrap_or(Status::Pass);
+            Ok(match worst {
+                Status::Error => ExitCode::from(2),
+                Status::Fail => ExitCode::from(1),
+                Status::Warn if fail_on == FailOn::Warn => ExitCode::from(1),
+                Status::Warn | Status::Pass => ExitCode::SUCCESS,
+            })
         }
         Command::Resolve { common, tuning } => {
             let config = common.config()?;
             let settings = tuning.apply(&config)?;
             let ctx = server::open(&config).await?;
             println!("{}", crate::identity::job::run(&ctx, &config.data_dir, &settings).await?);
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Command::Evaluate { common, tuning, tasks, febrl_dir } => {
             let settings = tuning.apply(&common.config()?)?;
@@ -127,7 +233,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 let task = crate::identity::febrl::task(&name)?;
                 println!("{}", crate::identity::febrl::evaluate(&febrl_dir, task, &settings).await?);
             }
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Command::Sql { common, query } => {
             let config = common.config()?;
@@ -138,7 +244,74 @@ pub async fn run(cli: Cli) -> Result<()> {
             let batches = ctx.execute_logical_plan(plan).await?.collect().await?;
             let wired = batches.iter().map(|b| to_wire(b, &schema)).collect::<std::result::Result<Vec<_>, _>>()?;
             println!("{}", pretty_format_batches(&wired)?);
-            Ok(())
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn segments(command: SegmentsCommand) -> Result<ExitCode> {
+    let common = match &command {
+        SegmentsCommand::List { common, .. }
+        | SegmentsCommand::Preview { common, .. }
+        | SegmentsCommand::Run { common, .. }
+        | SegmentsCommand::Diff { common, .. }
+        | SegmentsCommand::Replay { common, .. } => common,
+    };
+    let config = common.config()?;
+    let ctx = server::open(&config).await?;
+    let runs = server::runs(&config, &ctx, Trigger::Cli);
+    let print = |format: Format, text: String, json: serde_json::Value| match format {
+        Format::Text => println!("{text}"),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&json).expect("JSON values serialize")),
+    };
+    match command {
+        SegmentsCommand::List { format, .. } => {
+            let listed = segments::list(&runs).await?;
+            print(format, report::list_text(&listed), report::list_json(&listed));
+            Ok(if listed.iter().any(|l| l.error.is_some()) { ExitCode::from(2) } else { ExitCode::SUCCESS })
+        }
+        SegmentsCommand::Preview { name, sample, format, .. } => {
+            let p = segments::preview(&runs, &name).await?;
+            print(format, report::preview_text(&p, sample), report::preview_json(&p, sample));
+            Ok(ExitCode::SUCCESS)
+        }
+        SegmentsCommand::Run { names, format, .. } => {
+            let names = if names.is_empty() { runs.project()?.segments.iter().map(|d| d.name.clone()).collect() } else { names };
+            let mut all_published = true;
+            let mut outcomes = Vec::new();
+            for name in &names {
+                // One segment's failure does not stop the others.
+                match segments::run(&runs, name).await {
+                    Ok(o) => {
+                        all_published &= o.status == "published";
+                        outcomes.push(report::run_json(&o));
+                        if format == Format::Text {
+                            println!("{}\n", report::run_text(&o));
+                        }
+                    }
+                    Err(e) => {
+                        all_published = false;
+                        outcomes.push(serde_json::json!({"segment": name, "status": "error", "message": e.to_string()}));
+                        if format == Format::Text {
+                            println!("segment {name}: error: {e}\n");
+                        }
+                    }
+                }
+            }
+            if format == Format::Json {
+                println!("{}", serde_json::to_string_pretty(&outcomes).expect("JSON values serialize"));
+            }
+            Ok(if all_published { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        SegmentsCommand::Diff { name, from, to, format, .. } => {
+            let d = segments::diff(&runs, &name, from.as_deref(), to.as_deref()).await?;
+            print(format, report::diff_text(&d), report::diff_json(&d));
+            Ok(ExitCode::SUCCESS)
+        }
+        SegmentsCommand::Replay { name, run, .. } => {
+            let r = segments::replay(&runs, &name, &run).await?;
+            println!("{}", report::replay_text(&r));
+            Ok(if r.same() { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
     }
 }

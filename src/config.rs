@@ -21,6 +21,13 @@
 //!
 //! [access]                                          # see access.rs
 //! anonymous = "read"
+//!
+//! [audience]                                        # see runs/audience.rs
+//! allow = "SELECT source_customer_id FROM profiles WHERE consent_email"
+//!
+//! [[schedule]]                                      # see runs/schedule.rs
+//! segments = ["lapsed_high_value"]
+//! cron = "0 6 * * *"
 //! ```
 
 use std::collections::BTreeMap;
@@ -33,6 +40,8 @@ use serde::{Deserialize, Deserializer};
 use url::Url;
 
 use crate::access::AccessConfig;
+use crate::runs::schedule::ScheduleConfig;
+use crate::runs::{AudienceConfig, ChecksConfig};
 use crate::error::{PersonaError, Result};
 use crate::identity::Settings;
 use crate::identity::rules::IdentityConfig;
@@ -60,6 +69,14 @@ pub struct ConfigFile {
     /// Users and what anonymous clients may do (see `access.rs`).
     #[serde(default)]
     pub access: AccessConfig,
+    /// The consent and suppression rule every segment's members pass (see `runs/audience.rs`).
+    #[serde(default)]
+    pub audience: AudienceConfig,
+    #[serde(default)]
+    pub checks: ChecksConfig,
+    /// Scheduled runs inside `persona serve` (see `runs/schedule.rs`).
+    #[serde(default)]
+    pub schedule: Vec<ScheduleConfig>,
 }
 
 /// A table entry: either a bare location string or `{ location, storage_options }`.
@@ -130,6 +147,9 @@ pub struct Config {
     pub identity: Settings,
     /// Users and anonymous access for network clients.
     pub access: AccessConfig,
+    pub audience: AudienceConfig,
+    pub checks: ChecksConfig,
+    pub schedule: Vec<ScheduleConfig>,
     /// The file the settings came from, if any.
     pub source: Option<PathBuf>,
 }
@@ -181,7 +201,22 @@ impl Config {
         let identity = Settings::from_config(&file.identity)?;
         // Checked now so a bad user entry stops start-up with its name.
         crate::access::Authenticator::new(&file.access)?;
-        Ok(Self { listen, sql_dir, data_dir, tables, datafusion: file.datafusion, identity, access: file.access, source })
+        for (i, entry) in file.schedule.iter().enumerate() {
+            entry.validate(i)?;
+        }
+        Ok(Self {
+            listen,
+            sql_dir,
+            data_dir,
+            tables,
+            datafusion: file.datafusion,
+            identity,
+            access: file.access,
+            audience: file.audience,
+            checks: file.checks,
+            schedule: file.schedule,
+            source,
+        })
     }
 
     /// True when no tables are configured and the embedded default lakehouse is served.

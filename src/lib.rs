@@ -4,7 +4,7 @@
 //! `catalog` (Delta tables that follow new versions), `session` (the DataFusion session),
 //! `query` (SQL -> checked plan), `identity` (identity resolution), `flight` (the Flight SQL service), `server` (start-up),
 //! `cli` (the command line), `error` (errors and their gRPC codes), `access` (who may do what),
-//! `procedures` (what `CALL` runs).
+//! `procedures` (what `CALL` runs), `runs` (segments and checks), `store` (persona's own tables).
 
 pub mod access;
 pub mod catalog;
@@ -16,7 +16,9 @@ pub mod flight;
 pub mod identity;
 pub mod procedures;
 pub mod query;
+pub mod runs;
 pub mod server;
 pub mod session;
+pub mod store;
 
 pub use error::{PersonaError, Result};

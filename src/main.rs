@@ -8,7 +8,7 @@ async fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
     match persona::cli::run(persona::cli::Cli::parse()).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("persona: {e}");
             std::process::ExitCode::FAILURE

@@ -1,6 +1,12 @@
 //! Procedures a client may `CALL`: work persona does on its own tables, started over Flight
-//! SQL like any query. `CALL persona.resolve()` re-runs identity resolution over
-//! `public.profiles` and answers one row of figures.
+//! SQL like any query.
+//!
+//! | procedure | access | answers |
+//! |---|---|---|
+//! | `CALL persona.resolve()` | write | one row of identity-resolution figures |
+//! | `CALL persona.preview_segment('name')` | read | each condition with the members left and removed; writes nothing |
+//! | `CALL persona.run_segment('name')` | write | the run: status, members, entered, exited, ... |
+//! | `CALL persona.run_checks(['name', ...])` | write | one row per check (all checks without names) |
 //!
 //! A procedure is planned as a scan of a one-partition streaming table whose stream does the
 //! work when it is executed, so it follows the same path as a query: `GetFlightInfo` plans it
@@ -8,9 +14,9 @@
 //! persona's data folder, never a path a client names; those that write need write access.
 
 use std::path::PathBuf;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
-use datafusion::arrow::array::{Float64Array, Int64Array, RecordBatch};
+use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::streaming::StreamingTable;
 use datafusion::datasource::provider_as_source;
@@ -20,108 +26,282 @@ use datafusion::physical_plan::SendableRecordBatchStream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::prelude::SessionContext;
-use datafusion::sql::sqlparser::ast::{FunctionArguments, Statement};
+use datafusion::sql::sqlparser::ast::{Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Statement, Value};
+use futures::future::BoxFuture;
 
 use crate::access::Access;
 use crate::error::{PersonaError, Result};
 use crate::identity::{self, Settings};
+use crate::runs::{self, AudienceConfig, ChecksConfig, Runs, Trigger};
 
 /// What procedures need beyond the session, kept as a session config extension.
 #[derive(Debug, Clone)]
 pub struct ProcedureEnv {
     pub data_dir: PathBuf,
+    pub sql_dir: PathBuf,
     pub identity: Settings,
+    pub audience: AudienceConfig,
+    pub checks: ChecksConfig,
 }
 
-/// The procedures there are, as `CALL` names them.
-pub const NAMES: [&str; 1] = ["persona.resolve"];
-
-/// Plans `CALL name()` for a caller with `access`; `None` when the statement is not a `CALL`.
-pub fn plan(ctx: &SessionContext, statement: &Statement, access: Access) -> Option<Result<LogicalPlan>> {
-    let Statement::Call(function) = statement else { return None };
-    let name = function.name.to_string().to_lowercase();
-    Some(match name.as_str() {
-        "persona.resolve" | "resolve" => {
-            if access < Access::Write {
-                return Some(Err(PersonaError::PermissionDenied(
-                    "persona.resolve() rewrites the identity tables: it needs write access".into(),
-                )));
-            }
-            if !matches!(&function.args, FunctionArguments::None)
-                && !matches!(&function.args, FunctionArguments::List(l) if l.args.is_empty())
-            {
-                return Some(Err(PersonaError::InvalidArgument(
-                    "persona.resolve() takes no arguments; set the rules in persona.toml [identity]".into(),
-                )));
-            }
-            resolve_plan(ctx)
+impl ProcedureEnv {
+    fn runs(&self, ctx: &SessionContext) -> Runs {
+        Runs {
+            ctx: ctx.clone(),
+            data_dir: self.data_dir.clone(),
+            sql_dir: self.sql_dir.clone(),
+            audience: self.audience.clone(),
+            checks: self.checks.clone(),
+            trigger: Trigger::Sql(None),
         }
-        _ => Err(PersonaError::TableNotFound(format!(
-            "no procedure named `{name}`; available: {}",
-            NAMES.map(|n| format!("{n}()")).join(", ")
-        ))),
-    })
-}
-
-static RESOLVE_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
-    Arc::new(Schema::new(vec![
-        Field::new("profiles", DataType::Int64, false),
-        Field::new("candidate_pairs", DataType::Int64, false),
-        Field::new("links", DataType::Int64, false),
-        Field::new("master_customer_ids", DataType::Int64, false),
-        Field::new("new_ids", DataType::Int64, false),
-        Field::new("merged_ids", DataType::Int64, false),
-        Field::new("seconds", DataType::Float64, false),
-    ]))
-});
-
-fn resolve_plan(ctx: &SessionContext) -> Result<LogicalPlan> {
-    let env = ctx.state().config().get_extension::<ProcedureEnv>().ok_or_else(|| {
-        PersonaError::InvalidArgument("procedures are not available in this session".into())
-    })?;
-    let stream = Resolve { ctx: ctx.clone(), env, schema: RESOLVE_SCHEMA.clone() };
-    let table = StreamingTable::try_new(RESOLVE_SCHEMA.clone(), vec![Arc::new(stream)])?;
-    Ok(LogicalPlanBuilder::scan("resolve", provider_as_source(Arc::new(table)), None)?.build()?)
-}
-
-struct Resolve {
-    ctx: SessionContext,
-    env: Arc<ProcedureEnv>,
-    schema: SchemaRef,
-}
-
-impl std::fmt::Debug for Resolve {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Resolve").field("data_dir", &self.env.data_dir).finish()
     }
 }
 
-impl PartitionStream for Resolve {
+/// The procedures there are, as `CALL` names them, with the access each needs.
+pub const PROCEDURES: [(&str, Access); 4] = [
+    ("persona.resolve", Access::Write),
+    ("persona.preview_segment", Access::Read),
+    ("persona.run_segment", Access::Write),
+    ("persona.run_checks", Access::Write),
+];
+
+/// Plans `CALL name(...)` for a caller with `access`; `None` when the statement is not a `CALL`.
+pub fn plan(ctx: &SessionContext, statement: &Statement, access: Access) -> Option<Result<LogicalPlan>> {
+    let Statement::Call(function) = statement else { return None };
+    Some(plan_call(ctx, &function.name.to_string(), &function.args, access))
+}
+
+fn plan_call(ctx: &SessionContext, name: &str, args: &FunctionArguments, access: Access) -> Result<LogicalPlan> {
+    let lower = name.to_lowercase();
+    let qualified = if lower.contains('.') { lower.clone() } else { format!("persona.{lower}") };
+    let Some((name, needed)) = PROCEDURES.iter().find(|(n, _)| *n == qualified) else {
+        return Err(PersonaError::TableNotFound(format!(
+            "no procedure named `{lower}`; available: {}",
+            PROCEDURES.map(|(n, _)| format!("{n}()")).join(", ")
+        )));
+    };
+    if access < *needed {
+        return Err(PersonaError::PermissionDenied(format!("{name}() needs {needed} access")));
+    }
+    let env = ctx.state().config().get_extension::<ProcedureEnv>().ok_or_else(|| {
+        PersonaError::InvalidArgument("procedures are not available in this session".into())
+    })?;
+    let args = string_args(name, args)?;
+    let exactly_one = |args: &[String]| -> Result<String> {
+        match args {
+            [one] => Ok(one.clone()),
+            _ => Err(PersonaError::InvalidArgument(format!("{name}() takes one segment name, e.g. {name}('lapsed_high_value')"))),
+        }
+    };
+    let ctx = ctx.clone();
+    match *name {
+        "persona.resolve" => {
+            if !args.is_empty() {
+                return Err(PersonaError::InvalidArgument(
+                    "persona.resolve() takes no arguments; set the rules in persona.toml [identity]".into(),
+                ));
+            }
+            work(resolve_schema(), move || {
+                let (ctx, env) = (ctx.clone(), env.clone());
+                Box::pin(async move { resolve(&ctx, &env).await })
+            })
+        }
+        "persona.preview_segment" => {
+            let segment = exactly_one(&args)?;
+            work(preview_schema(), move || {
+                let (runs, segment) = (env.runs(&ctx), segment.clone());
+                Box::pin(async move { preview(&runs, &segment).await })
+            })
+        }
+        "persona.run_segment" => {
+            let segment = exactly_one(&args)?;
+            work(run_schema(), move || {
+                let (runs, segment) = (env.runs(&ctx), segment.clone());
+                Box::pin(async move { run_segment(&runs, &segment).await })
+            })
+        }
+        "persona.run_checks" => work(checks_schema(), move || {
+            let (runs, names) = (env.runs(&ctx), args.clone());
+            Box::pin(async move { run_checks(&runs, &names).await })
+        }),
+        other => unreachable!("procedure {other} is listed but not planned"),
+    }
+}
+
+/// The arguments of a call, each a string literal.
+fn string_args(name: &str, args: &FunctionArguments) -> Result<Vec<String>> {
+    let list = match args {
+        FunctionArguments::None => return Ok(Vec::new()),
+        FunctionArguments::List(l) => &l.args,
+        FunctionArguments::Subquery(_) => return Err(PersonaError::InvalidArgument(format!("{name}() takes string literals"))),
+    };
+    list.iter()
+        .map(|a| match a {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(v))) => match &v.value {
+                Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => Ok(s.clone()),
+                other => Err(PersonaError::InvalidArgument(format!("{name}(): `{other}` is not a string literal such as 'lapsed_high_value'"))),
+            },
+            other => Err(PersonaError::InvalidArgument(format!("{name}(): `{other}` is not a string literal such as 'lapsed_high_value'"))),
+        })
+        .collect()
+}
+
+type Job = Arc<dyn Fn() -> BoxFuture<'static, Result<RecordBatch>> + Send + Sync>;
+
+/// A plan whose one partition runs `job` when executed and streams the batch it returns.
+fn work(schema: SchemaRef, job: impl Fn() -> BoxFuture<'static, Result<RecordBatch>> + Send + Sync + 'static) -> Result<LogicalPlan> {
+    let stream = Work { schema: schema.clone(), job: Arc::new(job) };
+    let table = StreamingTable::try_new(schema, vec![Arc::new(stream)])?;
+    Ok(LogicalPlanBuilder::scan("procedure", provider_as_source(Arc::new(table)), None)?.build()?)
+}
+
+struct Work {
+    schema: SchemaRef,
+    job: Job,
+}
+
+impl std::fmt::Debug for Work {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Work").field("schema", &self.schema).finish()
+    }
+}
+
+impl PartitionStream for Work {
     fn schema(&self) -> &SchemaRef {
         &self.schema
     }
 
     fn execute(&self, _task: Arc<TaskContext>) -> SendableRecordBatchStream {
-        let (ctx, env, schema) = (self.ctx.clone(), self.env.clone(), self.schema.clone());
-        let work = async move {
-            let s = identity::job::run(&ctx, &env.data_dir, &env.identity)
-                .await
-                .map_err(datafusion::error::DataFusionError::from)?;
-            tracing::info!("CALL persona.resolve(): {s}");
-            let count = |n: usize| Arc::new(Int64Array::from(vec![n as i64])) as _;
-            Ok(RecordBatch::try_new(
-                schema,
-                vec![
-                    count(s.profiles),
-                    count(s.candidate_pairs),
-                    count(s.links),
-                    count(s.master_ids),
-                    count(s.new_ids),
-                    count(s.aliases),
-                    Arc::new(Float64Array::from(vec![s.elapsed.as_secs_f64()])),
-                ],
-            )?)
-        };
+        let job = (self.job)();
+        let work = async move { job.await.map_err(datafusion::error::DataFusionError::from) };
         Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), futures::stream::once(work)))
     }
+}
+
+fn schema(fields: &[(&str, DataType)]) -> SchemaRef {
+    Arc::new(Schema::new(fields.iter().map(|(n, t)| Field::new(*n, t.clone(), true)).collect::<Vec<_>>()))
+}
+
+fn ints(v: impl IntoIterator<Item = Option<i64>>) -> ArrayRef {
+    Arc::new(Int64Array::from_iter(v))
+}
+
+fn texts<S: AsRef<str>>(v: impl IntoIterator<Item = Option<S>>) -> ArrayRef {
+    Arc::new(StringArray::from_iter(v.into_iter().map(|s| s.map(|s| s.as_ref().to_string()))))
+}
+
+fn resolve_schema() -> SchemaRef {
+    use DataType::*;
+    schema(&[
+        ("profiles", Int64),
+        ("candidate_pairs", Int64),
+        ("links", Int64),
+        ("master_customer_ids", Int64),
+        ("new_ids", Int64),
+        ("merged_ids", Int64),
+        ("seconds", Float64),
+    ])
+}
+
+async fn resolve(ctx: &SessionContext, env: &ProcedureEnv) -> Result<RecordBatch> {
+    let s = identity::job::run(ctx, &env.data_dir, &env.identity).await?;
+    tracing::info!("CALL persona.resolve(): {s}");
+    let n = |v: usize| ints([Some(v as i64)]);
+    Ok(RecordBatch::try_new(
+        resolve_schema(),
+        vec![
+            n(s.profiles),
+            n(s.candidate_pairs),
+            n(s.links),
+            n(s.master_ids),
+            n(s.new_ids),
+            n(s.aliases),
+            Arc::new(Float64Array::from(vec![s.elapsed.as_secs_f64()])),
+        ],
+    )?)
+}
+
+fn preview_schema() -> SchemaRef {
+    schema(&[("condition", DataType::Utf8), ("members", DataType::Int64), ("removed", DataType::Int64)])
+}
+
+async fn preview(runs: &Runs, segment: &str) -> Result<RecordBatch> {
+    let p = runs::segments::preview(runs, segment).await?;
+    let mut rows: Vec<(String, i64, Option<i64>)> = Vec::new();
+    if let Some(all) = p.unfiltered {
+        rows.push(("(no conditions)".into(), all as i64, None));
+    }
+    rows.extend(p.steps.iter().map(|s| (s.condition.clone(), s.members as i64, Some(s.removed as i64))));
+    rows.push(("members".into(), p.evaluated.members.len() as i64, None));
+    Ok(RecordBatch::try_new(
+        preview_schema(),
+        vec![
+            texts(rows.iter().map(|r| Some(r.0.as_str()))),
+            ints(rows.iter().map(|r| Some(r.1))),
+            ints(rows.iter().map(|r| r.2)),
+        ],
+    )?)
+}
+
+fn run_schema() -> SchemaRef {
+    use DataType::*;
+    schema(&[
+        ("segment", Utf8),
+        ("version", Int64),
+        ("run_number", Int64),
+        ("status", Utf8),
+        ("members", Int64),
+        ("entered", Int64),
+        ("exited", Int64),
+        ("suppressed", Int64),
+        ("output_version", Int64),
+        ("message", Utf8),
+    ])
+}
+
+async fn run_segment(runs: &Runs, segment: &str) -> Result<RecordBatch> {
+    let o = runs::segments::run(runs, segment).await?;
+    let published = o.members.is_some();
+    Ok(RecordBatch::try_new(
+        run_schema(),
+        vec![
+            texts([Some(o.segment.as_str())]),
+            ints([Some(o.version)]),
+            ints([Some(o.run_number)]),
+            texts([Some(o.status)]),
+            ints([o.members.map(|n| n as i64)]),
+            ints([published.then_some(o.entered.len() as i64)]),
+            ints([published.then_some(o.exited.len() as i64)]),
+            ints([o.suppressed.map(|n| n as i64)]),
+            ints([o.output_version.map(|n| n as i64)]),
+            texts([o.message.as_deref()]),
+        ],
+    )?)
+}
+
+fn checks_schema() -> SchemaRef {
+    use DataType::*;
+    schema(&[
+        ("check", Utf8),
+        ("severity", Utf8),
+        ("status", Utf8),
+        ("failing_rows", Int64),
+        ("value", Float64),
+        ("message", Utf8),
+    ])
+}
+
+async fn run_checks(runs: &Runs, names: &[String]) -> Result<RecordBatch> {
+    let results = runs::checks::run(runs, names).await?;
+    Ok(RecordBatch::try_new(
+        checks_schema(),
+        vec![
+            texts(results.iter().map(|c| Some(c.name.as_str()))),
+            texts(results.iter().map(|c| c.severity.map(|s| s.as_str()))),
+            texts(results.iter().map(|c| Some(c.status.as_str()))),
+            ints(results.iter().map(|c| c.failing_rows.map(|n| n as i64))),
+            Arc::new(Float64Array::from_iter(results.iter().map(|c| c.value))),
+            texts(results.iter().map(|c| Some(c.message.as_str()))),
+        ],
+    )?)
 }

@@ -92,7 +92,8 @@ pub fn bind(planned: Planned, values: Vec<ScalarValue>) -> Result<LogicalPlan> {
     Ok(planned.plan.with_param_values(ParamValues::from(cast))?)
 }
 
-fn parse_one(state: &SessionState, sql: &str) -> Result<DFStatement> {
+/// Parses exactly one statement with the session's dialect.
+pub fn parse_one(state: &SessionState, sql: &str) -> Result<DFStatement> {
     let options = state.config().options();
     let dialect_name = options.sql_parser.dialect.to_string();
     let dialect = dialect_from_str(&dialect_name)

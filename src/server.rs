@@ -7,7 +7,8 @@ use tracing::info;
 use crate::config::Config;
 use crate::error::Result;
 use crate::procedures::ProcedureEnv;
-use crate::{catalog, embedded, identity, session};
+use crate::runs::{Runs, Trigger};
+use crate::{catalog, embedded, identity, session, store};
 
 /// Opens every table and builds the session a server or a one-off query uses.
 pub async fn open(config: &Config) -> Result<SessionContext> {
@@ -29,10 +30,28 @@ pub async fn open(config: &Config) -> Result<SessionContext> {
         info!("embedded lakehouse: {summary}");
     }
     // All of persona's tables, including those no run has written yet: the catalog picks them
-    // up once `CALL persona.resolve()` or `persona resolve` creates them.
-    let catalog = catalog::build(&tables, &identity::job::all_tables(&config.data_dir)?).await?;
-    let env = ProcedureEnv { data_dir: config.data_dir.clone(), identity: config.identity.clone() };
+    // up once a run (`CALL persona.resolve()`, a segment run, ...) creates them.
+    let catalog = catalog::build(&tables, &store::all_tables(&config.data_dir)?).await?;
+    let env = ProcedureEnv {
+        data_dir: config.data_dir.clone(),
+        sql_dir: config.sql_dir.clone(),
+        identity: config.identity.clone(),
+        audience: config.audience.clone(),
+        checks: config.checks.clone(),
+    };
     session::build_with(catalog, &config.datafusion, Some(env))
+}
+
+/// What segment and check runs need, over an opened session.
+pub fn runs(config: &Config, ctx: &SessionContext, trigger: Trigger) -> Runs {
+    Runs {
+        ctx: ctx.clone(),
+        data_dir: config.data_dir.clone(),
+        sql_dir: config.sql_dir.clone(),
+        audience: config.audience.clone(),
+        checks: config.checks.clone(),
+        trigger,
+    }
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -43,12 +43,18 @@ impl FollowedTable {
 
     /// A provider for the newest committed version.
     pub async fn current(&self) -> Result<Arc<dyn TableProvider>> {
+        Ok(self.newest().await?.1)
+    }
+
+    /// The newest committed version and a provider fixed at it: what a run that records the
+    /// versions it read uses.
+    pub async fn newest(&self) -> Result<(u64, Arc<dyn TableProvider>)> {
         let State { mut table, provider } = self.state.lock().expect("table state lock").clone();
         let loaded = table.version();
         match table.get_latest_version().await {
             Ok(latest) if Some(latest) == loaded => {
                 if let Some(provider) = provider {
-                    return Ok(provider);
+                    return Ok((latest, provider));
                 }
             }
             Ok(_) => table.update_state().await.map_err(|e| PersonaError::delta(self.name(), e))?,
@@ -57,12 +63,26 @@ impl FollowedTable {
             Err(_) => table = open_latest(&self.config).await?,
         }
         let provider = table.table_provider().await?;
+        let version = table.version().unwrap_or_default();
         let mut state = self.state.lock().expect("table state lock");
         // Another query may have moved further ahead meanwhile; never step back.
         if state.table.version() <= table.version() {
             *state = State { table, provider: Some(provider.clone()) };
         }
-        Ok(provider)
+        Ok((version, provider))
+    }
+
+    /// A provider fixed at an earlier `version`; NOT_FOUND naming the table when the log no
+    /// longer (or not yet) has it.
+    pub async fn at_version(&self, version: u64) -> Result<Arc<dyn TableProvider>> {
+        let mut table = self.state.lock().expect("table state lock").table.clone();
+        table.load_version(version).await.map_err(|e| match e {
+            deltalake::DeltaTableError::InvalidVersion(_) | deltalake::DeltaTableError::NotATable(_) => {
+                PersonaError::TableNotFound(format!("{} has no version {version}: {e}", self.name()))
+            }
+            other => PersonaError::delta(self.name(), other),
+        })?;
+        Ok(table.table_provider().await?)
     }
 }
 

@@ -30,6 +30,16 @@ impl DeltaSchema {
         Self { tables: RwLock::new(tables), pending: pending.into_iter().map(|c| (c.name.clone(), c)).collect() }
     }
 
+    /// The followed table called `name`, opening a pending one that has appeared.
+    pub async fn followed(&self, name: &str) -> DfResult<Option<Arc<FollowedTable>>> {
+        if let Some(t) = self.opened(name) {
+            return Ok(Some(t));
+        }
+        let Some(config) = self.appeared(name) else { return Ok(None) };
+        let opened = Arc::new(FollowedTable::open(config).await?);
+        Ok(Some(self.tables.write().expect("schema lock").entry(name.to_string()).or_insert(opened).clone()))
+    }
+
     fn opened(&self, name: &str) -> Option<Arc<FollowedTable>> {
         self.tables.read().expect("schema lock").get(name).cloned()
     }
@@ -55,13 +65,10 @@ impl SchemaProvider for DeltaSchema {
     }
 
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
-        if let Some(t) = self.opened(name) {
-            return Ok(Some(t.current().await?));
+        match self.followed(name).await? {
+            Some(t) => Ok(Some(t.current().await?)),
+            None => Ok(None),
         }
-        let Some(config) = self.appeared(name) else { return Ok(None) };
-        let opened = Arc::new(FollowedTable::open(config).await?);
-        let table = self.tables.write().expect("schema lock").entry(name.to_string()).or_insert(opened).clone();
-        Ok(Some(table.current().await?))
     }
 
     fn table_exist(&self, name: &str) -> bool {

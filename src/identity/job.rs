@@ -8,7 +8,7 @@
 //! id, built with the survivorship aggregates). Each run is one new version of each table.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,13 +22,11 @@ use deltalake::protocol::SaveMode;
 
 use super::master::{self, Key};
 use super::{Link, Settings, profiles, resolve};
-use crate::config::{TableConfig, location_url};
+use crate::config::TableConfig;
+use crate::store;
 use crate::error::{PersonaError, Result};
 
-pub const LINKS: &str = "identity_links";
-pub const ALIASES: &str = "identity_aliases";
-pub const PAIRS: &str = "identity_pairs";
-pub const CUSTOMERS: &str = "customers";
+pub use store::{CUSTOMERS, IDENTITY_ALIASES as ALIASES, IDENTITY_LINKS as LINKS, IDENTITY_PAIRS as PAIRS};
 
 #[derive(Debug, Clone)]
 pub struct Summary {
@@ -53,39 +51,13 @@ impl std::fmt::Display for Summary {
     }
 }
 
-/// Where persona keeps its own tables.
-pub fn persona_dir(data_dir: &Path) -> PathBuf {
-    data_dir.join("persona")
-}
-
-/// The persona tables that exist under `data_dir`.
+/// The identity tables that exist under `data_dir`.
 pub fn existing_tables(data_dir: &Path) -> Result<Vec<TableConfig>> {
-    let mut tables = Vec::new();
-    for name in [LINKS, PAIRS, ALIASES, CUSTOMERS] {
-        let dir = persona_dir(data_dir).join(name);
-        if dir.join("_delta_log").is_dir() {
-            tables.push(table_config(data_dir, name)?);
-        }
-    }
-    Ok(tables)
-}
-
-/// Every persona table, whether or not a run has written it yet.
-pub fn all_tables(data_dir: &Path) -> Result<Vec<TableConfig>> {
-    [LINKS, PAIRS, ALIASES, CUSTOMERS].into_iter().map(|name| location(data_dir, name)).collect()
-}
-
-fn location(data_dir: &Path, name: &str) -> Result<TableConfig> {
-    let dir = persona_dir(data_dir).join(name);
-    let url = location_url(&dir.to_string_lossy(), Path::new("")).map_err(PersonaError::Config)?;
-    Ok(TableConfig { name: name.to_string(), url, storage_options: Default::default() })
-}
-
-fn table_config(data_dir: &Path, name: &str) -> Result<TableConfig> {
-    let dir = persona_dir(data_dir).join(name);
-    std::fs::create_dir_all(&dir)?;
-    let url = location_url(&dir.to_string_lossy(), Path::new("")).map_err(PersonaError::Config)?;
-    Ok(TableConfig { name: name.to_string(), url, storage_options: Default::default() })
+    [LINKS, PAIRS, ALIASES, CUSTOMERS]
+        .into_iter()
+        .filter(|name| store::exists(data_dir, name))
+        .map(|name| store::location(data_dir, name))
+        .collect()
 }
 
 /// One resolution at a time: a second run (another CLI process aside) waits for the first, so
@@ -155,11 +127,10 @@ pub async fn run(ctx: &SessionContext, data_dir: &Path, settings: &Settings) -> 
 
 /// The master id each profile had after the last run.
 async fn previous_ids(data_dir: &Path) -> Result<HashMap<Key, String>> {
-    let dir = persona_dir(data_dir).join(LINKS);
-    if !dir.join("_delta_log").is_dir() {
+    if !store::exists(data_dir, LINKS) {
         return Ok(HashMap::new());
     }
-    let table = DeltaTable::try_from_url(table_config(data_dir, LINKS)?.url).await.map_err(|e| PersonaError::delta(LINKS, e))?;
+    let table = DeltaTable::try_from_url(store::location(data_dir, LINKS)?.url).await.map_err(|e| PersonaError::delta(LINKS, e))?;
     let ctx = SessionContext::new();
     ctx.register_table("links", table.table_provider().await?)?;
     let batches = ctx.sql("SELECT source, source_customer_id, master_customer_id FROM links").await?.collect().await?;
@@ -264,7 +235,8 @@ fn golden_record_sql(schema: &Schema) -> String {
 }
 
 async fn write(ctx: &SessionContext, data_dir: &Path, name: &str, sql: &str, mode: SaveMode) -> Result<()> {
-    let cfg = table_config(data_dir, name)?;
+    let cfg = store::location(data_dir, name)?;
+    std::fs::create_dir_all(store::dir(data_dir).join(name))?;
     let plan = ctx.sql(sql).await?.logical_plan().clone();
     let table = DeltaTable::try_from_url(cfg.url).await.map_err(|e| PersonaError::delta(name, e))?;
     table
