@@ -87,9 +87,13 @@ fn plan_call(ctx: &SessionContext, name: &str, args: &FunctionArguments, access:
         PersonaError::InvalidArgument("procedures are not available in this session".into())
     })?;
     let args = string_args(name, args)?;
+    // Names are checked while planning, so a typo fails in GetFlightInfo with the known names.
     let exactly_one = |args: &[String]| -> Result<String> {
         match args {
-            [one] => Ok(one.clone()),
+            [one] => {
+                runs::project::Project::load(&env.sql_dir)?.segment(one)?;
+                Ok(one.clone())
+            }
             _ => Err(PersonaError::InvalidArgument(format!("{name}() takes one segment name, e.g. {name}('lapsed_high_value')"))),
         }
     };
@@ -120,10 +124,16 @@ fn plan_call(ctx: &SessionContext, name: &str, args: &FunctionArguments, access:
                 Box::pin(async move { run_segment(&runs, &segment).await })
             })
         }
-        "persona.run_checks" => work(checks_schema(), move || {
+        "persona.run_checks" => {
+            let project = runs::project::Project::load(&env.sql_dir)?;
+            for n in &args {
+                project.check(n)?;
+            }
+            work(checks_schema(), move || {
             let (runs, names) = (env.runs(&ctx), args.clone());
-            Box::pin(async move { run_checks(&runs, &names).await })
-        }),
+                Box::pin(async move { run_checks(&runs, &names).await })
+            })
+        }
         other => unreachable!("procedure {other} is listed but not planned"),
     }
 }

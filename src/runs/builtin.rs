@@ -233,7 +233,7 @@ impl Builtin {
                        WHERE table_schema = '{schema}' AND table_name = '{name}') \
                      SELECT e.column_name, e.expected_type, a.actual_type, a.data_type FROM expected e \
                      LEFT JOIN actual a ON a.column_name = e.column_name \
-                     WHERE a.actual_type IS NULL OR a.actual_type <> e.expected_type",
+                     WHERE a.actual_type IS NULL OR a.actual_type <> e.expected_type ORDER BY e.column_name",
                     family = FAMILY_SQL
                 )
             }

@@ -37,6 +37,12 @@ fn time(values: impl IntoIterator<Item = i64>) -> ArrayRef {
     Arc::new(TimestampMicrosecondArray::from_iter_values(values).with_timezone("UTC"))
 }
 
+/// A batch whose columns are all nullable: the table's schema must not depend on whether the
+/// first run happened to fill every column.
+fn nullable_batch(columns: Vec<(&str, ArrayRef)>) -> Result<RecordBatch> {
+    Ok(RecordBatch::try_from_iter_with_nullable(columns.into_iter().map(|(n, a)| (n, a, true)))?)
+}
+
 pub fn now_micros() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64)
 }
@@ -63,7 +69,7 @@ pub async fn checks(runs: &Runs, results: &[(CheckResult, Versions)], segment_ru
     let kind = r(&|c| Some(c.kind.clone()));
     let status = r(&|c| Some(c.status.as_str().to_string()));
     let message = r(&|c| Some(c.message.clone()));
-    let batch = RecordBatch::try_from_iter(vec![
+    let batch = nullable_batch(vec![
         ("run_id", text(std::iter::repeat_n(Some(run_id.as_str()), n))),
         ("check", text(names.iter().map(Option::as_deref))),
         ("version", int(results.iter().map(|(c, _)| c.version))),
@@ -86,7 +92,7 @@ pub async fn checks(runs: &Runs, results: &[(CheckResult, Versions)], segment_ru
         results.iter().flat_map(|(c, _)| c.sample.iter().enumerate().map(move |(i, row)| (c, i, row))).collect();
     if !sampled.is_empty() {
         let m = sampled.len();
-        let batch = RecordBatch::try_from_iter(vec![
+        let batch = nullable_batch(vec![
             ("run_id", text(std::iter::repeat_n(Some(run_id.as_str()), m))),
             ("check", text(sampled.iter().map(|(c, _, _)| Some(c.name.as_str())))),
             ("version", int(sampled.iter().map(|(c, _, _)| c.version))),
@@ -233,7 +239,7 @@ pub struct SegmentRecord<'a> {
 pub async fn segment_run(runs: &Runs, r: &SegmentRecord<'_>) -> Result<u64> {
     let inputs = pinned::to_json(r.input_versions);
     let trigger = runs.trigger.describe();
-    let batch = RecordBatch::try_from_iter(vec![
+    let batch = nullable_batch(vec![
         ("run_id", text([Some(r.run_id)])),
         ("run_number", int([Some(r.run_number)])),
         ("segment", text([Some(r.segment)])),
@@ -268,7 +274,7 @@ pub async fn membership(
 ) -> Result<u64> {
     let (run_id, run_number, segment, version) = head;
     let n = members.len();
-    let batch = RecordBatch::try_from_iter(vec![
+    let batch = nullable_batch(vec![
         ("run_id", text(std::iter::repeat_n(Some(run_id), n))),
         ("run_number", int(std::iter::repeat_n(Some(run_number), n))),
         ("segment", text(std::iter::repeat_n(Some(segment), n))),
@@ -278,7 +284,7 @@ pub async fn membership(
     ])?;
     let output = store::write(&runs.data_dir, SEGMENT_MEMBERS, vec![batch], Mode::Append, &["segment"]).await?;
     let m = changes.len();
-    let batch = RecordBatch::try_from_iter(vec![
+    let batch = nullable_batch(vec![
         ("run_id", text(std::iter::repeat_n(Some(run_id), m))),
         ("run_number", int(std::iter::repeat_n(Some(run_number), m))),
         ("segment", text(std::iter::repeat_n(Some(segment), m))),

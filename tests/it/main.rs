@@ -12,5 +12,6 @@ mod identity;
 mod metadata;
 mod prepared;
 mod refusals;
+mod segments;
 mod slt;
 mod statements;
