@@ -1,0 +1,8 @@
+-- check: events_customer_missing_percent
+-- version: 1
+-- severity: warn
+-- description: guest checkouts (no customer id) stay under 30% of events; the real data has 22.5%
+-- kind: missing_percent
+-- table: events
+-- column: customer_id
+-- fail_if: > 30

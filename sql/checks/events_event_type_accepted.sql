@@ -1,0 +1,8 @@
+-- check: events_event_type_accepted
+-- version: 1
+-- severity: error
+-- description: every event is a purchase, a refund or an adjustment; segments count on these three
+-- kind: accepted_values
+-- table: events
+-- column: event_type
+-- values: purchase, refund, adjustment

@@ -1,0 +1,8 @@
+-- check: events_freshness
+-- version: 1
+-- severity: warn
+-- description: the newest event is at most 48 hours old; the embedded history ends in 2011, so this warns there by design
+-- kind: freshness
+-- table: events
+-- column: event_time
+-- fail_if: > 48

@@ -1,0 +1,8 @@
+-- check: events_row_count
+-- version: 1
+-- severity: error
+-- description: the events table is not (nearly) empty, and its size did not change by more than a fifth since the last check (a half-loaded or doubled table)
+-- kind: row_count
+-- table: events
+-- fail_if: < 1000
+-- fail_if_change: > 20%

@@ -1,0 +1,8 @@
+-- check: identity_links_have_customers
+-- version: 1
+-- severity: error
+-- description: every master customer id a profile links to has a golden record in persona.customers
+-- kind: relationships
+-- table: persona.identity_links
+-- column: master_customer_id
+-- to: persona.customers.master_customer_id

@@ -1,0 +1,7 @@
+-- check: profiles_key_not_null
+-- version: 1
+-- severity: error
+-- description: every profile names its source system and its id there
+-- kind: not_null
+-- table: profiles
+-- columns: source, source_customer_id

@@ -1,0 +1,7 @@
+-- check: profiles_schema
+-- version: 1
+-- severity: error
+-- description: the profile columns the segments and the audience rule read exist with these types
+-- kind: schema
+-- table: profiles
+-- columns: source string, source_customer_id string, email string, consent_email boolean, updated_at timestamp
