@@ -2,8 +2,10 @@
 //!
 //! Layout: `config` (persona.toml and overrides), `embedded` (the default lakehouse),
 //! `catalog` (Delta tables that follow new versions), `session` (the DataFusion session),
-//! `query` (SQL -> checked plan), `identity` (identity resolution), `flight` (the Flight SQL service), `server` (start-up),
-//! `cli` (the command line), `error` (errors and their gRPC codes).
+//! `query` (SQL -> checked plan, time travel), `identity` (identity resolution), `ingest`
+//! (loading files into Delta tables), `lakehouse` (table names, upkeep, forgetting a customer),
+//! `flight` (the Flight SQL service), `server` (start-up), `cli` (the command line), `error`
+//! (errors and their gRPC codes).
 
 pub mod catalog;
 pub mod cli;
@@ -12,6 +14,8 @@ pub mod embedded;
 pub mod error;
 pub mod flight;
 pub mod identity;
+pub mod ingest;
+pub mod lakehouse;
 pub mod procedures;
 pub mod query;
 pub mod server;

@@ -11,8 +11,7 @@ use crate::{catalog, embedded, identity, session};
 
 /// Opens every table and builds the session a server or a one-off query uses.
 pub async fn open(config: &Config) -> Result<SessionContext> {
-    #[cfg(feature = "s3")]
-    deltalake::aws::register_handlers(None);
+    crate::lakehouse::register_object_stores();
     let tables = if config.uses_embedded() {
         info!(dir = %embedded::lakehouse_dir(&config.data_dir).display(), "no tables configured: using the embedded default lakehouse");
         embedded::materialize(&config.data_dir).await?
@@ -30,7 +29,12 @@ pub async fn open(config: &Config) -> Result<SessionContext> {
     }
     // All of persona's tables, including those no run has written yet: the catalog picks them
     // up once `CALL persona.resolve()` or `persona resolve` creates them.
-    let catalog = catalog::build(&tables, &identity::job::all_tables(&config.data_dir)?).await?;
+    // Tables that `persona load` creates later appear in schema `public` as they do.
+    let folders = catalog::Folders {
+        user: Some(crate::lakehouse::user_folder(&config.data_dir)),
+        persona: Some(crate::lakehouse::persona_folder(&config.data_dir)),
+    };
+    let catalog = catalog::build_watching(&tables, &identity::job::all_tables(&config.data_dir)?, &folders).await?;
     let env = ProcedureEnv { data_dir: config.data_dir.clone(), identity: config.identity.clone() };
     session::build_with(catalog, &config.datafusion, Some(env))
 }

@@ -41,14 +41,33 @@ impl FollowedTable {
         &self.config.name
     }
 
+    pub fn config(&self) -> &TableConfig {
+        &self.config
+    }
+
     /// A provider for the newest committed version.
     pub async fn current(&self) -> Result<Arc<dyn TableProvider>> {
+        Ok(self.refresh().await?.1)
+    }
+
+    /// The table at its newest committed version (for time travel and the change feed).
+    pub async fn latest(&self) -> Result<DeltaTable> {
+        Ok(self.refresh().await?.0)
+    }
+
+    /// The table as last loaded, without looking at the log: for callers that cannot wait on
+    /// I/O (table functions are planned synchronously) and have refreshed it just before.
+    pub fn loaded(&self) -> DeltaTable {
+        self.state.lock().expect("table state lock").table.clone()
+    }
+
+    async fn refresh(&self) -> Result<(DeltaTable, Arc<dyn TableProvider>)> {
         let State { mut table, provider } = self.state.lock().expect("table state lock").clone();
         let loaded = table.version();
         match table.get_latest_version().await {
             Ok(latest) if Some(latest) == loaded => {
                 if let Some(provider) = provider {
-                    return Ok(provider);
+                    return Ok((table, provider));
                 }
             }
             Ok(_) => table.update_state().await.map_err(|e| PersonaError::delta(self.name(), e))?,
@@ -60,9 +79,9 @@ impl FollowedTable {
         let mut state = self.state.lock().expect("table state lock");
         // Another query may have moved further ahead meanwhile; never step back.
         if state.table.version() <= table.version() {
-            *state = State { table, provider: Some(provider.clone()) };
+            *state = State { table: table.clone(), provider: Some(provider.clone()) };
         }
-        Ok(provider)
+        Ok((table, provider))
     }
 }
 
