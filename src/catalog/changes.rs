@@ -17,7 +17,17 @@ use datafusion::catalog::{CatalogProvider, TableFunctionImpl, TableProvider};
 use datafusion::common::ScalarValue;
 use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::Expr;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::execution::TaskContext;
+use datafusion::physical_expr::EquivalenceProperties;
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties, Partitioning, PlanProperties,
+    SendableRecordBatchStream,
+};
 use deltalake::delta_datafusion::DeltaCdfTableProvider;
+use futures::TryStreamExt;
 
 use super::{DeltaSchema, USER_SCHEMA, versions};
 use crate::error::{PersonaError, Result};
@@ -139,7 +149,92 @@ impl TableChanges {
         } else {
             builder = builder.with_ending_version(newest);
         }
-        Ok(Arc::new(DeltaCdfTableProvider::try_new(builder).map_err(|e| PersonaError::delta(name, e))?))
+        Ok(Arc::new(Changes(DeltaCdfTableProvider::try_new(builder).map_err(|e| PersonaError::delta(name, e))?)))
+    }
+}
+
+/// The change feed as one sealed scan. delta-rs plans it as a union of scans, some of which
+/// may have no partitions (a version range with no removed files); DataFusion's optimizer then
+/// pushes an `ORDER BY` into such an empty branch and rejects its own plan. Sealing the scan
+/// keeps the optimizer out of it: it is read as one partition, the union's parts in turn.
+#[derive(Debug)]
+struct Changes(DeltaCdfTableProvider);
+
+#[async_trait::async_trait]
+impl TableProvider for Changes {
+    fn schema(&self) -> datafusion::arrow::datatypes::SchemaRef {
+        self.0.schema()
+    }
+
+    fn table_type(&self) -> datafusion::logical_expr::TableType {
+        self.0.table_type()
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn datafusion::catalog::Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let inner = self.0.scan(state, projection, filters, limit).await?;
+        Ok(Arc::new(Sealed::new(inner)))
+    }
+}
+
+#[derive(Debug)]
+struct Sealed {
+    inner: Arc<dyn ExecutionPlan>,
+    properties: Arc<PlanProperties>,
+}
+
+impl Sealed {
+    fn new(inner: Arc<dyn ExecutionPlan>) -> Self {
+        let properties = PlanProperties::new(
+            EquivalenceProperties::new(inner.schema()),
+            Partitioning::UnknownPartitioning(1),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        );
+        Self { inner, properties: Arc::new(properties) }
+    }
+}
+
+impl DisplayAs for Sealed {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "TableChangesExec")
+    }
+}
+
+impl ExecutionPlan for Sealed {
+    fn name(&self) -> &'static str {
+        "TableChangesExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        Vec::new()
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn datafusion::physical_plan::PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
+    ) -> DfResult<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(self: Arc<Self>, _children: Vec<Arc<dyn ExecutionPlan>>) -> DfResult<Arc<dyn ExecutionPlan>> {
+        Ok(self)
+    }
+
+    fn execute(&self, _partition: usize, context: Arc<TaskContext>) -> DfResult<SendableRecordBatchStream> {
+        let inner = self.inner.clone();
+        let parts = inner.output_partitioning().partition_count();
+        let streams = futures::stream::iter((0..parts).map(move |p| inner.execute(p, context.clone())));
+        Ok(Box::pin(RecordBatchStreamAdapter::new(self.inner.schema(), streams.try_flatten())))
     }
 }
 

@@ -219,7 +219,9 @@ pub fn quote(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-/// Keeps the last input row of each key, so a merge never matches one target row twice.
+/// Keeps the last input row of each key, so a merge never matches one target row twice. The
+/// result is held in memory: delta-rs reads a merge's source more than once (to find the
+/// files it touches, then to rewrite them), and the input stream can be read only once.
 async fn last_row_per_key(ctx: &SessionContext, plan: LogicalPlan, key: &[String]) -> Result<DataFrame> {
     let columns: Vec<String> = plan.schema().fields().iter().map(|f| quote(f.name())).collect();
     ctx.register_table("persona_input", Arc::new(PlanTable(plan)))?;
@@ -229,7 +231,10 @@ async fn last_row_per_key(ctx: &SessionContext, plan: LogicalPlan, key: &[String
          FROM (SELECT *, row_number() OVER () AS persona_ordinal FROM persona_input)) WHERE persona_rank = 1",
         cols = columns.join(", ")
     );
-    Ok(ctx.sql(&sql).await?)
+    let deduplicated = ctx.sql(&sql).await?;
+    let schema = Arc::new(deduplicated.schema().as_arrow().clone());
+    let batches = deduplicated.collect().await?;
+    Ok(ctx.read_table(Arc::new(datafusion::datasource::MemTable::try_new(schema, vec![batches])?))?)
 }
 
 /// A logical plan usable as a table in SQL.
