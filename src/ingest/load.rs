@@ -269,7 +269,8 @@ pub async fn load(config: &Config, request: &LoadRequest) -> Result<LoadReport> 
         .rejects_path
         .clone()
         .unwrap_or_else(|| RejectsFile::default_path(&config.data_dir, &target.name));
-    let mut rejects = RejectsFile::new(rejects_path);
+    // Absolute, so the path the report prints works from any directory.
+    let mut rejects = RejectsFile::new(std::path::absolute(&rejects_path)?);
     let total_bytes: u64 = planned.iter().map(|p| p.source.size).sum();
     let progress = Progress::new(format!("loading {}", entry.display_name()), request.quiet);
 
