@@ -11,7 +11,9 @@ use tracing::info;
 
 use crate::access::Authenticator;
 use crate::config::{Config, Overrides};
-use crate::error::Result;
+use crate::error::{PersonaError, Result};
+use crate::ingest::{LoadRequest, Mode};
+use crate::lakehouse::{self, upkeep};
 use crate::flight::{BoundServer, to_wire, wire_schema};
 use crate::query::{self, Access};
 use crate::runs::checks::Status;
@@ -49,6 +51,94 @@ pub enum Command {
         /// Folder holding the FEBRL CSV files and their ground truth.
         #[arg(long, env = "PERSONA_FEBRL_DIR", default_value = "../shared/data/febrl")]
         febrl_dir: PathBuf,
+    },
+    /// Load CSV, JSON-lines or Parquet files into a Delta table, as one atomic commit.
+    ///
+    /// A table that does not exist yet is created under <data_dir>/lakehouse/TABLE (with the
+    /// change data feed on) and served in schema `public`. Loading is incremental and
+    /// idempotent: files already loaded (same content, whatever their name) are skipped, a file
+    /// that grew contributes only its new records. Records that do not parse go to a rejects
+    /// file (source, line, reason, record) and the rest load.
+    Load {
+        #[command(flatten)]
+        common: CommonArgs,
+        /// Table to load into: a table of persona.toml, or a name under <data_dir>/lakehouse.
+        table: String,
+        /// Files, folders (their files) or quoted patterns like 'data/*.csv.gz'.
+        #[arg(required = true)]
+        files: Vec<String>,
+        /// Input format [default: from each file's name: .csv, .json/.jsonl/.ndjson, .parquet, optionally .gz].
+        #[arg(long, value_enum)]
+        format: Option<crate::ingest::formats::Format>,
+        /// append adds rows; overwrite replaces the table's rows (older versions stay readable);
+        /// merge updates rows whose --key matches and inserts the rest.
+        #[arg(long, value_enum, default_value_t = LoadMode::Append)]
+        mode: LoadMode,
+        /// Key columns for --mode merge, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        key: Vec<String>,
+        /// Partition columns of a table the load creates, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        partition_by: Vec<String>,
+        /// Add columns the table does not have yet (Delta schema evolution) instead of failing.
+        #[arg(long)]
+        allow_new_columns: bool,
+        /// Fail (and commit nothing) when more than N records are rejected [default: no limit].
+        #[arg(long, value_name = "N")]
+        max_rejects: Option<u64>,
+        /// Where rejected records go [default: <data_dir>/rejects/TABLE-TIME.csv].
+        #[arg(long, value_name = "FILE")]
+        rejects: Option<PathBuf>,
+        /// No progress line on stderr (it is also off when stderr is not a terminal).
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// List every table with its version, files, size, rows and last commit time.
+    Tables {
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+    /// Compact a table's small files (and optionally Z-order them) in one commit.
+    Optimize {
+        #[command(flatten)]
+        common: CommonArgs,
+        table: String,
+        /// Z-order by these columns, comma-separated (clusters rows with similar values).
+        #[arg(long, value_delimiter = ',')]
+        zorder: Vec<String>,
+    },
+    /// Delete files that no version within the retention period reads (and orphaned files).
+    Vacuum {
+        #[command(flatten)]
+        common: CommonArgs,
+        table: String,
+        /// Keep files needed by versions of the last H hours [default: the table's
+        /// delta.deletedFileRetentionDuration, 7 days].
+        #[arg(long, value_name = "H")]
+        retain_hours: Option<u64>,
+        /// List what would be deleted, delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Allow a retention shorter than the table's (breaks time travel to older versions).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Write a checkpoint of a table's newest version so readers replay fewer log files.
+    Checkpoint {
+        #[command(flatten)]
+        common: CommonArgs,
+        table: String,
+    },
+    /// Forget a customer: delete their rows from every table that has the key column, vacuum
+    /// those tables with zero retention (removing every older version's files, so time travel
+    /// before the delete ends there), then read every remaining data file to prove none still
+    /// holds them. Exits non-zero if one does.
+    Forget {
+        #[command(flatten)]
+        common: CommonArgs,
+        /// COLUMN=VALUE, e.g. customer_id=17850; repeat for tables that name the column differently.
+        #[arg(long = "key", required = true, value_name = "COLUMN=VALUE")]
+        keys: Vec<crate::lakehouse::forget::Key>,
     },
     /// Run one read-only SQL query against the same catalog and print the result.
     Sql {
@@ -141,6 +231,13 @@ pub enum FailOn {
     Error,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LoadMode {
+    Append,
+    Overwrite,
+    Merge,
+}
+
 /// Overrides of the `[identity]` settings of `persona.toml`.
 #[derive(Debug, Args, Clone)]
 pub struct Tuning {
@@ -191,6 +288,7 @@ impl CommonArgs {
 
 /// Runs a command; the exit code tells scripts how it went (see each command's help).
 pub async fn run(cli: Cli) -> Result<ExitCode> {
+    crate::lakehouse::register_object_stores();
     match cli.command {
         Command::Serve(args) => {
             let config = args.config()?;
@@ -234,6 +332,75 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 println!("{}", crate::identity::febrl::evaluate(&febrl_dir, task, &settings).await?);
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Load {
+            common,
+            table,
+            files,
+            format,
+            mode,
+            key,
+            partition_by,
+            allow_new_columns,
+            max_rejects,
+            rejects,
+            quiet,
+        } => {
+            let config = common.config()?;
+            let mode = match mode {
+                LoadMode::Append => Mode::Append,
+                LoadMode::Overwrite => Mode::Overwrite,
+                LoadMode::Merge => Mode::Merge { key },
+            };
+            let request = LoadRequest {
+                table,
+                inputs: files,
+                format,
+                mode,
+                partition_by,
+                allow_new_columns,
+                max_rejects,
+                rejects_path: rejects,
+                quiet,
+            };
+            println!("{}", crate::ingest::load(&config, &request).await?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Tables { common } => {
+            let config = common.config()?;
+            let mut infos = Vec::new();
+            for entry in lakehouse::all(&config)? {
+                infos.push(upkeep::describe(&entry).await?);
+            }
+            println!("{}", upkeep::format_tables(&infos));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Optimize { common, table, zorder } => {
+            let config = common.config()?;
+            println!("{}", upkeep::optimize(&lakehouse::resolve(&config, &table)?, &zorder).await?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Vacuum { common, table, retain_hours, dry_run, force } => {
+            let config = common.config()?;
+            println!("{}", upkeep::vacuum(&lakehouse::resolve(&config, &table)?, retain_hours, dry_run, force).await?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Checkpoint { common, table } => {
+            let config = common.config()?;
+            let entry = lakehouse::resolve(&config, &table)?;
+            let version = upkeep::checkpoint(&entry).await?;
+            println!("{}: checkpoint written at version {version}", entry.display_name());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Forget { common, keys } => {
+            let config = common.config()?;
+            let report = crate::lakehouse::forget::forget(&config, &keys).await?;
+            println!("{report}");
+            if report.verified() {
+                Ok(ExitCode::SUCCESS)
+            } else {
+                Err(PersonaError::NotForgotten("some data files still hold the customer; see above".into()))
+            }
         }
         Command::Sql { common, query } => {
             let config = common.config()?;

@@ -40,6 +40,7 @@ use serde::{Deserialize, Deserializer};
 use url::Url;
 
 use crate::access::AccessConfig;
+use crate::ingest::stream::IngestConfig;
 use crate::runs::schedule::ScheduleConfig;
 use crate::runs::{AudienceConfig, ChecksConfig};
 use crate::error::{PersonaError, Result};
@@ -77,6 +78,9 @@ pub struct ConfigFile {
     /// Scheduled runs inside `persona serve` (see `runs/schedule.rs`).
     #[serde(default)]
     pub schedule: Vec<ScheduleConfig>,
+    /// Micro-batching of Flight SQL ingest streams (see `ingest/stream.rs`).
+    #[serde(default)]
+    pub ingest: IngestConfig,
 }
 
 /// A table entry: either a bare location string or `{ location, storage_options }`.
@@ -150,6 +154,7 @@ pub struct Config {
     pub audience: AudienceConfig,
     pub checks: ChecksConfig,
     pub schedule: Vec<ScheduleConfig>,
+    pub ingest: IngestConfig,
     /// The file the settings came from, if any.
     pub source: Option<PathBuf>,
 }
@@ -204,6 +209,9 @@ impl Config {
         for (i, entry) in file.schedule.iter().enumerate() {
             entry.validate(i)?;
         }
+        if file.ingest.batch_rows == 0 {
+            return Err(PersonaError::Config("ingest.batch_rows: must be at least 1".into()));
+        }
         Ok(Self {
             listen,
             sql_dir,
@@ -215,6 +223,7 @@ impl Config {
             audience: file.audience,
             checks: file.checks,
             schedule: file.schedule,
+            ingest: file.ingest,
             source,
         })
     }

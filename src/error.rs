@@ -32,6 +32,35 @@ pub enum PersonaError {
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
 
+    /// An input's columns do not fit the table's: the message names the column and both types.
+    #[error("schema mismatch: {0}")]
+    SchemaMismatch(String),
+
+    /// A time-travel query asked for a version or a time the table's log does not have.
+    #[error("version not found: {0}")]
+    VersionNotFound(String),
+
+    /// A load rejected more records than `--max-rejects` allows; nothing was committed.
+    #[error("too many rejected records: {0}")]
+    TooManyRejects(String),
+
+    /// A write asked to create a table that exists already (Flight SQL ingest with "fail if
+    /// exists").
+    #[error("already exists: {0}")]
+    AlreadyExists(String),
+
+    /// Another writer committed first; nothing was written and the write can be run again.
+    #[error("write conflict: {0}")]
+    Conflict(String),
+
+    /// The work was stopped before it finished (its consumer went away); nothing was committed.
+    #[error("cancelled")]
+    Cancelled,
+
+    /// `persona forget` could not prove the customer gone: some data file still holds them.
+    #[error("not forgotten: {0}")]
+    NotForgotten(String),
+
     /// The embedded default data could not be materialized.
     #[error("embedded lakehouse: {0}")]
     Embedded(String),
@@ -96,6 +125,16 @@ fn code_of(e: &PersonaError) -> Code {
         // Distinct from PERMISSION_DENIED so clients know to (re-)authenticate rather than give up.
         PersonaError::Unauthenticated(_) => Code::Unauthenticated,
         PersonaError::InvalidArgument(_) => Code::InvalidArgument,
+        // The input has to change to fit the table (or the table be allowed to grow).
+        PersonaError::SchemaMismatch(_) | PersonaError::TooManyRejects(_) => Code::InvalidArgument,
+        // The table exists, the requested state of it does not.
+        PersonaError::VersionNotFound(_) => Code::NotFound,
+        PersonaError::AlreadyExists(_) => Code::AlreadyExists,
+        // gRPC's code for a concurrency conflict the client resolves by retrying the whole call.
+        PersonaError::Conflict(_) => Code::Aborted,
+        PersonaError::Cancelled => Code::Cancelled,
+        // persona's own guarantee failed; nothing the client sent is at fault.
+        PersonaError::NotForgotten(_) => Code::Internal,
         PersonaError::DataFusion(df) => datafusion_code(df),
         PersonaError::Delta { source, .. } => delta_code(source),
         PersonaError::Arrow(a) => arrow_code(a),

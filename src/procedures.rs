@@ -37,6 +37,10 @@ use crate::runs::{self, AudienceConfig, ChecksConfig, Runs, Trigger};
 /// What procedures need beyond the session, kept as a session config extension.
 #[derive(Debug, Clone)]
 pub struct ProcedureEnv {
+    /// The user's configured tables (empty: the embedded lakehouse), for writes that name a
+    /// table which does not exist yet.
+    pub tables: Vec<crate::config::TableConfig>,
+    pub ingest: crate::ingest::stream::IngestConfig,
     pub data_dir: PathBuf,
     pub sql_dir: PathBuf,
     pub identity: Settings,
@@ -159,7 +163,7 @@ fn string_args(name: &str, args: &FunctionArguments) -> Result<Vec<String>> {
 type Job = Arc<dyn Fn() -> BoxFuture<'static, Result<RecordBatch>> + Send + Sync>;
 
 /// A plan whose one partition runs `job` when executed and streams the batch it returns.
-fn work(schema: SchemaRef, job: impl Fn() -> BoxFuture<'static, Result<RecordBatch>> + Send + Sync + 'static) -> Result<LogicalPlan> {
+pub(crate) fn work(schema: SchemaRef, job: impl Fn() -> BoxFuture<'static, Result<RecordBatch>> + Send + Sync + 'static) -> Result<LogicalPlan> {
     let stream = Work { schema: schema.clone(), job: Arc::new(job) };
     let table = StreamingTable::try_new(schema, vec![Arc::new(stream)])?;
     Ok(LogicalPlanBuilder::scan("procedure", provider_as_source(Arc::new(table)), None)?.build()?)

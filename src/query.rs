@@ -32,17 +32,25 @@ pub struct Planned {
 /// Parses and plans one SQL statement for a client with the given access.
 pub async fn plan_sql(ctx: &SessionContext, sql: &str, access: Access) -> Result<Planned> {
     let state = ctx.state();
-    let mut statement = parse_one(&state, sql)?;
+    let rewritten = rewrite_time_travel(&state, sql)?;
+    let mut statement = parse_one(&state, rewritten.as_deref().unwrap_or(sql))?;
+    check_table_versions(&statement)?;
     if let DFStatement::Statement(s) = &statement
         && let Some(plan) = crate::procedures::plan(ctx, s, access)
     {
         return Ok(Planned { plan: plan?, parameters: Schema::empty() });
     }
-    // Statements that change data or files are checked here for every access level; write
-    // access opens procedures (above) and, later in this function, DML on Delta tables.
+    // INSERT, DELETE, UPDATE and MERGE on Delta tables, for callers with write access.
+    if let DFStatement::Statement(s) = &statement
+        && crate::dml::is_dml(s)
+    {
+        return Ok(Planned { plan: crate::dml::plan(ctx, s, access).await?, parameters: Schema::empty() });
+    }
+    // Everything else that changes data or files is refused for every access level.
     check_read_only(&statement)?;
     number_question_marks(&mut statement);
     check_tables(&state, &statement)?;
+    refresh_change_feed_tables(&state, &statement).await?;
     let plan = state.statement_to_plan(statement).await?;
     // Defence in depth: the planner's own verdict must agree with the statement check (it is
     // what stops `SELECT ... INTO`, a query that creates a table).
@@ -92,12 +100,86 @@ pub fn bind(planned: Planned, values: Vec<ScalarValue>) -> Result<LogicalPlan> {
     Ok(planned.plan.with_param_values(ParamValues::from(cast))?)
 }
 
+fn dialect(state: &SessionState) -> Result<Box<dyn datafusion::sql::sqlparser::dialect::Dialect>> {
+    let dialect_name = state.config().options().sql_parser.dialect.to_string();
+    dialect_from_str(&dialect_name).ok_or_else(|| PersonaError::Config(format!("unknown SQL dialect {dialect_name}")))
+}
+
+/// Time travel (`FROM events VERSION AS OF 3`, `TIMESTAMP AS OF '...'`) becomes an internal
+/// table name the Delta schema resolves (`catalog/versions.rs`): DataFusion's default dialect
+/// does not parse the clause, and its planner ignores a parsed one.
+fn rewrite_time_travel(state: &SessionState, sql: &str) -> Result<Option<String>> {
+    let normalize = state.config().options().sql_parser.enable_ident_normalization;
+    crate::catalog::versions::rewrite_sql(sql, dialect(state)?.as_ref(), normalize)
+}
+
+/// Refuses table-version syntax a dialect parses but persona does not serve (`FOR SYSTEM_TIME
+/// AS OF`, `AT(...)`, `CHANGES(...)`): DataFusion would silently read the newest version.
+fn check_table_versions(statement: &DFStatement) -> Result<()> {
+    use datafusion::sql::sqlparser::ast::{TableFactor, Visit, Visitor};
+    struct Versions;
+    impl Visitor for Versions {
+        type Break = String;
+        fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<String> {
+            match factor {
+                TableFactor::Table { version: Some(v), name, .. } => ControlFlow::Break(format!("{name} {v}")),
+                _ => ControlFlow::Continue(()),
+            }
+        }
+    }
+    let inner = match statement {
+        DFStatement::Statement(s) => s.as_ref(),
+        DFStatement::Explain(e) => return check_table_versions(&e.statement),
+        _ => return Ok(()),
+    };
+    match inner.visit(&mut Versions) {
+        ControlFlow::Break(clause) => Err(PersonaError::InvalidArgument(format!(
+            "`{clause}` is not supported; read a table as it was with VERSION AS OF n or TIMESTAMP AS OF 'time'"
+        ))),
+        ControlFlow::Continue(()) => Ok(()),
+    }
+}
+
+/// `table_changes('t', ...)` is planned synchronously from the table as last loaded: move each
+/// table it names to its newest version first.
+async fn refresh_change_feed_tables(state: &SessionState, statement: &DFStatement) -> Result<()> {
+    use datafusion::sql::sqlparser::ast::{FunctionArg, FunctionArgExpr, TableFactor, Visit, Visitor};
+    struct Names(Vec<String>);
+    impl Visitor for Names {
+        type Break = ();
+        fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
+            if let TableFactor::Table { name, args: Some(args), .. } = factor
+                && name.to_string().eq_ignore_ascii_case(crate::catalog::changes::NAME)
+                && let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(v)))) = args.args.first()
+                && let Value::SingleQuotedString(table) = &v.value
+            {
+                self.0.push(table.clone());
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let inner = match statement {
+        DFStatement::Statement(s) => s.as_ref(),
+        DFStatement::Explain(e) => return Box::pin(refresh_change_feed_tables(state, &e.statement)).await,
+        _ => return Ok(()),
+    };
+    let mut names = Names(Vec::new());
+    let _ = inner.visit(&mut names);
+    for name in names.0 {
+        let (schema, table) = crate::catalog::changes::split_name(&name);
+        let reference = TableReference::partial(schema, table);
+        if let Ok(provider) = state.schema_for_ref(reference) {
+            // Opens a table that appeared since start-up and follows it to its newest version.
+            provider.table(table).await?;
+        }
+    }
+    Ok(())
+}
+
 /// Parses exactly one statement with the session's dialect.
 pub fn parse_one(state: &SessionState, sql: &str) -> Result<DFStatement> {
     let options = state.config().options();
-    let dialect_name = options.sql_parser.dialect.to_string();
-    let dialect = dialect_from_str(&dialect_name)
-        .ok_or_else(|| PersonaError::Config(format!("unknown SQL dialect {dialect_name}")))?;
+    let dialect = dialect(state)?;
     let mut statements = DFParserBuilder::new(sql)
         .with_dialect(dialect.as_ref())
         .with_recursion_limit(options.sql_parser.recursion_limit.get())

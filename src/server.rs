@@ -12,8 +12,7 @@ use crate::{catalog, embedded, identity, session, store};
 
 /// Opens every table and builds the session a server or a one-off query uses.
 pub async fn open(config: &Config) -> Result<SessionContext> {
-    #[cfg(feature = "s3")]
-    deltalake::aws::register_handlers(None);
+    crate::lakehouse::register_object_stores();
     let tables = if config.uses_embedded() {
         info!(dir = %embedded::lakehouse_dir(&config.data_dir).display(), "no tables configured: using the embedded default lakehouse");
         embedded::materialize(&config.data_dir).await?
@@ -30,9 +29,16 @@ pub async fn open(config: &Config) -> Result<SessionContext> {
         info!("embedded lakehouse: {summary}");
     }
     // All of persona's tables, including those no run has written yet: the catalog picks them
-    // up once a run (`CALL persona.resolve()`, a segment run, ...) creates them.
-    let catalog = catalog::build(&tables, &store::all_tables(&config.data_dir)?).await?;
+    // up once a run (`CALL persona.resolve()`, a segment run, ...) creates them. Tables that
+    // `persona load` creates later appear in schema `public` as they do.
+    let folders = catalog::Folders {
+        user: Some(crate::lakehouse::user_folder(&config.data_dir)),
+        persona: Some(store::dir(&config.data_dir)),
+    };
+    let catalog = catalog::build_watching(&tables, &store::all_tables(&config.data_dir)?, &folders).await?;
     let env = ProcedureEnv {
+        tables: config.tables.clone(),
+        ingest: config.ingest.clone(),
         data_dir: config.data_dir.clone(),
         sql_dir: config.sql_dir.clone(),
         identity: config.identity.clone(),

@@ -37,6 +37,7 @@ pub fn build_with(
         config = config.with_extension(Arc::new(env));
     }
     let ctx = SessionContext::new_with_config(config);
+    ctx.register_udtf(crate::catalog::changes::NAME, Arc::new(crate::catalog::changes::TableChanges::new(catalog.clone())));
     ctx.register_catalog(CATALOG, catalog);
     // Registered after the session is built: building with a function list would replace
     // DataFusion's built-ins.

@@ -27,11 +27,13 @@ pub const SEGMENT_MEMBERS: &str = "segment_members";
 pub const SEGMENT_CHANGES: &str = "segment_changes";
 pub const CHECK_RUNS: &str = "check_runs";
 pub const CHECK_FAILURES: &str = "check_failures";
+/// What each load took from each source file (see `ingest/watermark.rs`).
+pub const LOAD_WATERMARKS: &str = "load_watermarks";
 
 /// Every table persona writes, in the order `SHOW TABLES` lists them.
-pub const TABLES: [&str; 9] = [
-    CHECK_FAILURES, CHECK_RUNS, CUSTOMERS, IDENTITY_ALIASES, IDENTITY_LINKS, IDENTITY_PAIRS, SEGMENT_CHANGES, SEGMENT_MEMBERS,
-    SEGMENT_RUNS,
+pub const TABLES: [&str; 10] = [
+    CHECK_FAILURES, CHECK_RUNS, CUSTOMERS, IDENTITY_ALIASES, IDENTITY_LINKS, IDENTITY_PAIRS, LOAD_WATERMARKS, SEGMENT_CHANGES,
+    SEGMENT_MEMBERS, SEGMENT_RUNS,
 ];
 
 /// Where persona keeps its own tables.

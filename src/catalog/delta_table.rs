@@ -41,20 +41,40 @@ impl FollowedTable {
         &self.config.name
     }
 
+    pub fn config(&self) -> &TableConfig {
+        &self.config
+    }
+
     /// A provider for the newest committed version.
     pub async fn current(&self) -> Result<Arc<dyn TableProvider>> {
-        Ok(self.newest().await?.1)
+        Ok(self.refresh().await?.1)
     }
 
     /// The newest committed version and a provider fixed at it: what a run that records the
     /// versions it read uses.
     pub async fn newest(&self) -> Result<(u64, Arc<dyn TableProvider>)> {
+        let (table, provider) = self.refresh().await?;
+        Ok((table.version().unwrap_or_default(), provider))
+    }
+
+    /// The table at its newest committed version (for time travel and the change feed).
+    pub async fn latest(&self) -> Result<DeltaTable> {
+        Ok(self.refresh().await?.0)
+    }
+
+    /// The table as last loaded, without looking at the log: for callers that cannot wait on
+    /// I/O (table functions are planned synchronously) and have refreshed it just before.
+    pub fn loaded(&self) -> DeltaTable {
+        self.state.lock().expect("table state lock").table.clone()
+    }
+
+    async fn refresh(&self) -> Result<(DeltaTable, Arc<dyn TableProvider>)> {
         let State { mut table, provider } = self.state.lock().expect("table state lock").clone();
         let loaded = table.version();
         match table.get_latest_version().await {
             Ok(latest) if Some(latest) == loaded => {
                 if let Some(provider) = provider {
-                    return Ok((latest, provider));
+                    return Ok((table, provider));
                 }
             }
             Ok(_) => table.update_state().await.map_err(|e| PersonaError::delta(self.name(), e))?,
@@ -63,19 +83,18 @@ impl FollowedTable {
             Err(_) => table = open_latest(&self.config).await?,
         }
         let provider = table.table_provider().await?;
-        let version = table.version().unwrap_or_default();
         let mut state = self.state.lock().expect("table state lock");
         // Another query may have moved further ahead meanwhile; never step back.
         if state.table.version() <= table.version() {
-            *state = State { table, provider: Some(provider.clone()) };
+            *state = State { table: table.clone(), provider: Some(provider.clone()) };
         }
-        Ok((version, provider))
+        Ok((table, provider))
     }
 
     /// A provider fixed at an earlier `version`; NOT_FOUND naming the table when the log no
     /// longer (or not yet) has it.
     pub async fn at_version(&self, version: u64) -> Result<Arc<dyn TableProvider>> {
-        let mut table = self.state.lock().expect("table state lock").table.clone();
+        let mut table = self.loaded();
         table.load_version(version).await.map_err(|e| match e {
             deltalake::DeltaTableError::InvalidVersion(_) | deltalake::DeltaTableError::NotATable(_) => {
                 PersonaError::TableNotFound(format!("{} has no version {version}: {e}", self.name()))

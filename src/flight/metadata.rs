@@ -102,7 +102,8 @@ pub fn sql_info(read_only: bool) -> SqlInfoData {
     b.append(SqlInfo::FlightSqlServerSubstrait, false);
     b.append(SqlInfo::FlightSqlServerTransaction, SqlSupportedTransaction::None as i32);
     b.append(SqlInfo::FlightSqlServerCancel, false);
-    b.append(SqlInfo::FlightSqlServerBulkIngestion, false);
+    // Bulk ingest (CommandStatementIngest) is served to callers with write access.
+    b.append(SqlInfo::FlightSqlServerBulkIngestion, !read_only);
     b.append(SqlInfo::SqlDdlCatalog, false);
     b.append(SqlInfo::SqlDdlSchema, false);
     b.append(SqlInfo::SqlDdlTable, false);

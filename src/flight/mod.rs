@@ -1,10 +1,11 @@
 //! Arrow Flight SQL over the shared DataFusion session.
 //!
 //! Layout: `service.rs` (the FlightSqlService), `metadata.rs` (catalog/schema/table/info
-//! answers), `handle.rs` (self-contained statement handles), `params.rs` (bound values),
+//! answers), `ingest.rs` (bulk ingest and DoPut writes), `handle.rs` (self-contained statement handles), `params.rs` (bound values),
 //! `wire.rs` (the types results are sent in), this file (binding and serving).
 
 mod handle;
+mod ingest;
 mod metadata;
 mod params;
 mod service;

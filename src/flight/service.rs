@@ -38,6 +38,7 @@ use prost::Message;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::handle::Handle;
+use super::ingest;
 use super::metadata;
 use super::params;
 use super::wire::{to_wire, wire_schema};
@@ -134,8 +135,27 @@ fn schema_bytes(schema: &Schema) -> Result<Bytes, Status> {
     Ok(message.0)
 }
 
-fn read_only(what: &str) -> Status {
-    Status::from(PersonaError::PermissionDenied(format!("{what} is not allowed: network clients are read-only")))
+fn needs_write(what: &str) -> Status {
+    Status::from(PersonaError::PermissionDenied(format!(
+        "{what} needs write access: network clients are read-only unless [access] in persona.toml grants them write"
+    )))
+}
+
+/// The name a client gave its ingest stream, if any.
+fn ingest_id<T>(request: &Request<T>) -> Option<String> {
+    request.metadata().get(ingest::INGEST_ID_HEADER).and_then(|v| v.to_str().ok()).map(str::to_string)
+}
+
+/// Rows a statement changed: a DML answer's `count`, or the rows of any other answer.
+fn affected_rows(batches: &[RecordBatch]) -> i64 {
+    use datafusion::arrow::array::AsArray;
+    use datafusion::arrow::datatypes::Int64Type;
+    match batches.first().and_then(|b| b.column_by_name("count")) {
+        Some(count) if count.data_type() == &datafusion::arrow::datatypes::DataType::Int64 && !count.is_empty() => {
+            count.as_primitive::<Int64Type>().value(0)
+        }
+        _ => batches.iter().map(|b| b.num_rows() as i64).sum(),
+    }
 }
 
 /// The metadata key of credentials, in requests and in the Handshake answer.
@@ -328,19 +348,53 @@ impl FlightSqlService for PersonaFlightSql {
         Ok(Response::new(one_batch(RecordBatch::new_empty(metadata::foreign_keys_schema()))))
     }
 
-    async fn do_put_statement_update(&self, _t: CommandStatementUpdate, r: Request<PeekableFlightDataStream>) -> Result<i64, Status> {
-        access(&r, Access::Read)?;
-        Err(read_only("an update statement"))
+    async fn do_put_statement_update(&self, cmd: CommandStatementUpdate, r: Request<PeekableFlightDataStream>) -> Result<i64, Status> {
+        // JDBC's executeUpdate and ADBC's execute_update: DML for callers with write access
+        // (query::plan_sql decides), answered with the number of rows it changed.
+        let access = access(&r, Access::Read)?;
+        let handle = Handle::new(cmd.query);
+        let plan = self.plan(&handle, access).await?;
+        let batches = self.ctx.execute_logical_plan(plan).await.map_err(PersonaError::from)?.collect().await.map_err(PersonaError::from)?;
+        Ok(affected_rows(&batches))
     }
 
-    async fn do_put_statement_ingest(&self, _t: CommandStatementIngest, r: Request<PeekableFlightDataStream>) -> Result<i64, Status> {
-        access(&r, Access::Read)?;
-        Err(read_only("bulk ingest"))
+    async fn do_put_statement_ingest(&self, cmd: CommandStatementIngest, r: Request<PeekableFlightDataStream>) -> Result<i64, Status> {
+        access(&r, Access::Write).map_err(|_| needs_write("bulk ingest"))?;
+        let id = ingest_id(&r);
+        Ok(ingest::statement_ingest(&self.ctx, cmd, id, r.into_inner()).await?)
     }
 
     async fn do_put_prepared_statement_update(&self, _q: CommandPreparedStatementUpdate, r: Request<PeekableFlightDataStream>) -> Result<i64, Status> {
         access(&r, Access::Read)?;
-        Err(read_only("a prepared update"))
+        Err(Status::unimplemented(
+            "prepared DML is not supported: send INSERT, UPDATE, DELETE or MERGE as a plain statement, or bulk-ingest rows",
+        ))
+    }
+
+    async fn do_put_fallback(
+        &self,
+        mut request: Request<PeekableFlightDataStream>,
+        message: arrow_flight::sql::Any,
+    ) -> Result<Response<<Self as arrow_flight::flight_service_server::FlightService>::DoPutStream>, Status> {
+        // A plain DoPut names its table by path: Arrow streams written by any Flight client.
+        let descriptor = match request.get_mut().peek().await {
+            Some(Ok(first)) => first.flight_descriptor.clone(),
+            _ => None,
+        };
+        let Some(descriptor) = descriptor.filter(|d| d.r#type == arrow_flight::flight_descriptor::DescriptorType::Path as i32) else {
+            return Err(Status::invalid_argument(format!(
+                "DoPut with `{}`: send a Flight SQL command, or a PATH descriptor naming the table",
+                message.type_url
+            )));
+        };
+        access(&request, Access::Write).map_err(|_| needs_write("DoPut"))?;
+        let id = ingest_id(&request);
+        let done = ingest::path_put(&self.ctx, &descriptor.path, id, request.into_inner()).await?;
+        let summary = serde_json::json!({
+            "rows": done.rows, "skipped_rows": done.skipped_rows, "commits": done.commits, "version": done.version,
+        });
+        let result = arrow_flight::PutResult { app_metadata: Bytes::from(summary.to_string()) };
+        Ok(Response::new(Box::pin(stream::iter([Ok(result)]))))
     }
 
     async fn do_put_prepared_statement_query(

@@ -174,3 +174,61 @@ pub fn row_strings(batches: &[RecordBatch]) -> Vec<String> {
     }
     out
 }
+
+/// A configuration whose data folder is `dir` (plus any extra `persona.toml` text).
+pub fn config_in(dir: &std::path::Path, extra: &str) -> persona::config::Config {
+    persona::config::Config::from_toml(&format!("data_dir = {:?}\n{extra}", dir.display().to_string()), dir).expect("config")
+}
+
+/// A load request with the defaults of `persona load TABLE FILES...` (progress off).
+pub fn load_request(table: &str, inputs: &[&str]) -> persona::ingest::LoadRequest {
+    persona::ingest::LoadRequest {
+        table: table.into(),
+        inputs: inputs.iter().map(|s| s.to_string()).collect(),
+        format: None,
+        mode: persona::ingest::Mode::Append,
+        partition_by: Vec::new(),
+        allow_new_columns: false,
+        max_rejects: None,
+        rejects_path: None,
+        quiet: true,
+    }
+}
+
+pub async fn load(config: &persona::config::Config, table: &str, inputs: &[&str]) -> persona::ingest::LoadReport {
+    persona::ingest::load(config, &load_request(table, inputs)).await.unwrap_or_else(|e| panic!("load {table}: {e}"))
+}
+
+impl TestServer {
+    /// A server over the configured tables and every table under the data folder, as
+    /// `persona serve` with a `persona.toml` would serve them (without the embedded data).
+    pub async fn over(config: &persona::config::Config) -> Self {
+        let folders = persona::catalog::Folders {
+            user: Some(persona::lakehouse::user_folder(&config.data_dir)),
+            persona: Some(persona::lakehouse::persona_folder(&config.data_dir)),
+        };
+        persona::lakehouse::register_object_stores();
+        let catalog = persona::catalog::build_watching(&config.tables, &[], &folders).await.expect("catalog");
+        Self::serve(persona::session::build(catalog, &Default::default()).expect("session")).await.expect("serve")
+    }
+}
+
+/// The Online Retail monthly CSV files (`online_retail_YYYY-MM.csv.gz`, 541,909 rows in all).
+pub fn retail_csvs() -> Vec<PathBuf> {
+    let dir = shared_data().join("online-retail/csv");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("online-retail/csv")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("online_retail_2"))
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 13);
+    files
+}
+
+/// Data records of a gzip CSV file, counted here with the csv crate, independently of persona.
+pub fn csv_gz_records(path: &std::path::Path, keep: impl Fn(&csv::StringRecord) -> bool) -> usize {
+    let reader = flate2::read::MultiGzDecoder::new(std::fs::File::open(path).unwrap());
+    csv::Reader::from_reader(reader).records().map(|r| r.unwrap()).filter(|r| keep(r)).count()
+}

@@ -1,0 +1,404 @@
+//! INSERT, DELETE, UPDATE and MERGE on Delta tables, for network clients with write access.
+//!
+//! DataFusion plans DML against its own table providers, which for Delta tables cannot write.
+//! persona plans these statements itself: the statement is checked while planning (the table
+//! exists, is one of the user's Delta tables, the clauses are supported), so a mistake fails in
+//! GetFlightInfo, and the write runs when the plan is executed (DoGet, or DoPut for
+//! `CommandStatementUpdate`) as one Delta commit through delta-rs, which retries on conflict
+//! with concurrent writers. Each statement answers one row: `count` (rows inserted, updated or
+//! deleted) and `version` (the table version it committed).
+//!
+//! Expressions (`WHERE`, `SET`, `ON`, ...) are handed to delta-rs as SQL and parsed with this
+//! session's state, so the persona UDFs work in them. Sources (`INSERT ... SELECT`, `MERGE ...
+//! USING`) are planned like any query a client sends, under the same policy.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Int64Array, RecordBatch};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::{DataFrame, Expr as DfExpr, SessionContext, cast, col, lit};
+use datafusion::scalar::ScalarValue;
+use datafusion::sql::sqlparser::ast::{
+    AssignmentTarget, Delete, FromTable, Insert, Merge, MergeAction, MergeClauseKind, MergeInsertKind, ObjectName,
+    Statement, TableFactor, TableObject, Update,
+};
+use deltalake::DeltaTable;
+use futures::future::BoxFuture;
+
+use crate::access::Access;
+use crate::catalog::{CATALOG, DeltaSchema, PERSONA_SCHEMA, USER_SCHEMA};
+use crate::config::TableConfig;
+use crate::error::{PersonaError, Result};
+use crate::ingest::writer::{self, Mode, WriteRequest, quote};
+use crate::procedures::work;
+
+/// True for the statements this module writes with.
+pub fn is_dml(statement: &Statement) -> bool {
+    matches!(statement, Statement::Insert(_) | Statement::Delete(_) | Statement::Update(_) | Statement::Merge(_))
+}
+
+/// The answer of every DML statement.
+pub fn result_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![Field::new("count", DataType::Int64, false), Field::new("version", DataType::Int64, false)]))
+}
+
+/// What a statement will do, checked and ready to run.
+#[derive(Debug, Clone)]
+enum Write {
+    Insert { table: TableConfig, columns: Vec<String>, source: String, overwrite: bool },
+    Delete { table: TableConfig, predicate: Option<String> },
+    Update { table: TableConfig, assignments: Vec<(String, String)>, predicate: Option<String> },
+    Merge { table: TableConfig, source: String, source_alias: String, target_alias: String, on: String, clauses: Vec<Clause> },
+}
+
+#[derive(Debug, Clone)]
+enum Clause {
+    MatchedUpdate { predicate: Option<String>, assignments: Vec<(String, String)> },
+    MatchedDelete { predicate: Option<String> },
+    NotMatchedInsert { predicate: Option<String>, columns: Vec<String>, values: Vec<String> },
+    NotMatchedBySourceUpdate { predicate: Option<String>, assignments: Vec<(String, String)> },
+    NotMatchedBySourceDelete { predicate: Option<String> },
+}
+
+/// Plans a DML statement; the write happens when the plan is executed.
+///
+/// Boxed (and declared Send): planning a query plans DML, which plans its source query again,
+/// and a recursive future needs a box to have a size.
+pub fn plan<'a>(ctx: &'a SessionContext, statement: &'a Statement, access: Access) -> BoxFuture<'a, Result<LogicalPlan>> {
+    Box::pin(plan_statement(ctx, statement, access))
+}
+
+async fn plan_statement(ctx: &SessionContext, statement: &Statement, access: Access) -> Result<LogicalPlan> {
+    let verb = verb(statement);
+    if access < Access::Write {
+        return Err(PersonaError::PermissionDenied(format!(
+            "{verb} needs write access: network clients are read-only unless [access] in persona.toml grants them write"
+        )));
+    }
+    let write = match statement {
+        Statement::Insert(i) => insert(ctx, i).await?,
+        Statement::Delete(d) => delete(ctx, d).await?,
+        Statement::Update(u) => update(ctx, u).await?,
+        Statement::Merge(m) => merge(ctx, m).await?,
+        _ => return Err(PersonaError::InvalidArgument(format!("{verb} is not a DML statement"))),
+    };
+    let ctx = ctx.clone();
+    work(result_schema(), move || {
+        let (ctx, write) = (ctx.clone(), write.clone());
+        Box::pin(async move { run(&ctx, &write).await })
+    })
+}
+
+fn verb(statement: &Statement) -> &'static str {
+    match statement {
+        Statement::Insert(_) => "INSERT",
+        Statement::Delete(_) => "DELETE",
+        Statement::Update(_) => "UPDATE",
+        Statement::Merge(_) => "MERGE",
+        _ => "this statement",
+    }
+}
+
+fn unsupported(what: &str) -> PersonaError {
+    PersonaError::InvalidArgument(format!("{what} is not supported on Delta tables"))
+}
+
+/// The user's Delta table a statement names, as configured (its location and credentials).
+async fn target(ctx: &SessionContext, name: &ObjectName) -> Result<TableConfig> {
+    let parts: Vec<String> = name
+        .0
+        .iter()
+        .map(|p| p.as_ident().map(|i| if i.quote_style.is_some() { i.value.clone() } else { i.value.to_lowercase() }))
+        .collect::<Option<_>>()
+        .ok_or_else(|| PersonaError::InvalidArgument(format!("`{name}` is not a table name")))?;
+    let (catalog, schema, table) = match parts.as_slice() {
+        [t] => (CATALOG, USER_SCHEMA, t.as_str()),
+        [s, t] => (CATALOG, s.as_str(), t.as_str()),
+        [c, s, t] => (c.as_str(), s.as_str(), t.as_str()),
+        _ => return Err(PersonaError::InvalidArgument(format!("`{name}` is not a table name"))),
+    };
+    if schema == PERSONA_SCHEMA {
+        return Err(PersonaError::PermissionDenied(format!(
+            "`{name}` is one of persona's own tables, which only persona writes"
+        )));
+    }
+    let not_found = || PersonaError::TableNotFound(format!("{name}; list tables with SHOW TABLES"));
+    if catalog != CATALOG || schema != USER_SCHEMA {
+        return Err(not_found());
+    }
+    let provider = ctx.catalog(CATALOG).and_then(|c| c.schema(USER_SCHEMA)).ok_or_else(not_found)?;
+    let delta = provider.as_ref().downcast_ref::<DeltaSchema>().ok_or_else(not_found)?;
+    let followed = delta.followed(table).await?.ok_or_else(not_found)?;
+    Ok(followed.config().clone())
+}
+
+fn table_name(factor: &TableFactor) -> Result<(&ObjectName, Option<String>)> {
+    match factor {
+        TableFactor::Table { name, alias, args: None, version: None, .. } => Ok((name, alias.as_ref().map(|a| a.name.value.clone()))),
+        other => Err(PersonaError::InvalidArgument(format!("`{other}` is not a table this statement can write"))),
+    }
+}
+
+fn column_name(name: &ObjectName) -> Result<String> {
+    // `SET t.amount = ...` names the target's column; only its last part matters.
+    name.0
+        .last()
+        .and_then(|p| p.as_ident())
+        .map(|i| if i.quote_style.is_some() { i.value.clone() } else { i.value.to_lowercase() })
+        .ok_or_else(|| PersonaError::InvalidArgument(format!("`{name}` is not a column name")))
+}
+
+fn assignments(list: &[datafusion::sql::sqlparser::ast::Assignment]) -> Result<Vec<(String, String)>> {
+    list.iter()
+        .map(|a| match &a.target {
+            AssignmentTarget::ColumnName(c) => Ok((column_name(c)?, a.value.to_string())),
+            AssignmentTarget::Tuple(_) => Err(unsupported("assigning a tuple of columns")),
+        })
+        .collect()
+}
+
+/// Plans a source query under the same policy as a client's query, so a DML statement cannot
+/// read what a plain query may not (a server file by path, say).
+async fn source_frame(ctx: &SessionContext, sql: &str) -> Result<DataFrame> {
+    let planned = crate::query::plan_sql(ctx, sql, Access::Read).await?;
+    Ok(ctx.execute_logical_plan(planned.plan).await?)
+}
+
+async fn insert(ctx: &SessionContext, i: &Insert) -> Result<Write> {
+    let TableObject::TableName(name) = &i.table else { return Err(unsupported("INSERT INTO a table function")) };
+    if i.on.is_some() || i.returning.is_some() || !i.assignments.is_empty() || i.partitioned.is_some() {
+        return Err(unsupported("INSERT with ON CONFLICT, RETURNING, SET or PARTITION"));
+    }
+    let table = target(ctx, name).await?;
+    let source = i.source.as_ref().ok_or_else(|| PersonaError::InvalidArgument("INSERT needs VALUES or a SELECT".into()))?;
+    let columns = i.columns.iter().map(column_name).collect::<Result<Vec<_>>>()?;
+    let source = source.to_string();
+    // Plan it now, so a bad source or a column count mismatch fails before anything runs.
+    let frame = source_frame(ctx, &source).await?;
+    let schema = table_schema(&table).await?;
+    aligned(frame, &schema, &columns)?;
+    Ok(Write::Insert { table, columns, source, overwrite: i.overwrite })
+}
+
+async fn delete(ctx: &SessionContext, d: &Delete) -> Result<Write> {
+    if d.using.is_some() || d.returning.is_some() || !d.order_by.is_empty() || d.limit.is_some() || !d.tables.is_empty() {
+        return Err(unsupported("DELETE with USING, RETURNING, ORDER BY or LIMIT"));
+    }
+    let from = match &d.from {
+        FromTable::WithFromKeyword(f) | FromTable::WithoutKeyword(f) => f,
+    };
+    let [one] = from.as_slice() else { return Err(unsupported("DELETE from several tables")) };
+    if !one.joins.is_empty() {
+        return Err(unsupported("DELETE with a join"));
+    }
+    let (name, _) = table_name(&one.relation)?;
+    Ok(Write::Delete { table: target(ctx, name).await?, predicate: d.selection.as_ref().map(|e| e.to_string()) })
+}
+
+async fn update(ctx: &SessionContext, u: &Update) -> Result<Write> {
+    if u.from.is_some() || u.returning.is_some() || !u.table.joins.is_empty() || u.limit.is_some() {
+        return Err(unsupported("UPDATE with FROM, a join, RETURNING or LIMIT"));
+    }
+    let (name, _) = table_name(&u.table.relation)?;
+    Ok(Write::Update {
+        table: target(ctx, name).await?,
+        assignments: assignments(&u.assignments)?,
+        predicate: u.selection.as_ref().map(|e| e.to_string()),
+    })
+}
+
+async fn merge(ctx: &SessionContext, m: &Merge) -> Result<Write> {
+    if m.output.is_some() {
+        return Err(unsupported("MERGE with OUTPUT"));
+    }
+    let (name, alias) = table_name(&m.table)?;
+    let table = target(ctx, name).await?;
+    let target_alias = alias.unwrap_or_else(|| table.name.clone());
+    let (source, source_alias) = match &m.source {
+        TableFactor::Table { name, alias, .. } => {
+            let alias = alias.as_ref().map(|a| a.name.value.clone()).unwrap_or_else(|| column_name(name).unwrap_or_default());
+            (format!("SELECT * FROM {name}"), alias)
+        }
+        TableFactor::Derived { subquery, alias: Some(alias), .. } => (subquery.to_string(), alias.name.value.clone()),
+        other => return Err(PersonaError::InvalidArgument(format!("MERGE ... USING `{other}`: use a table or a subquery with an alias"))),
+    };
+    source_frame(ctx, &source).await?;
+    let mut clauses = Vec::new();
+    for c in &m.clauses {
+        let predicate = c.predicate.as_ref().map(|e| e.to_string());
+        let clause = match (&c.clause_kind, &c.action) {
+            (MergeClauseKind::Matched, MergeAction::Update(u)) => {
+                Clause::MatchedUpdate { predicate, assignments: assignments(&u.assignments)? }
+            }
+            (MergeClauseKind::Matched, MergeAction::Delete { .. }) => Clause::MatchedDelete { predicate },
+            (MergeClauseKind::NotMatched | MergeClauseKind::NotMatchedByTarget, MergeAction::Insert(i)) => {
+                let MergeInsertKind::Values(values) = &i.kind else { return Err(unsupported("INSERT ROW in MERGE")) };
+                let [row] = values.rows.as_slice() else { return Err(unsupported("several VALUES rows in MERGE")) };
+                let values: Vec<String> = row.content.iter().map(|e| e.to_string()).collect();
+                let mut columns = i.columns.iter().map(column_name).collect::<Result<Vec<_>>>()?;
+                if columns.is_empty() {
+                    columns = table_schema(&table).await?.fields().iter().map(|f| f.name().clone()).collect();
+                }
+                if columns.len() != values.len() {
+                    return Err(PersonaError::InvalidArgument(format!(
+                        "MERGE INSERT names {} columns but gives {} values",
+                        columns.len(),
+                        values.len()
+                    )));
+                }
+                Clause::NotMatchedInsert { predicate, columns, values }
+            }
+            (MergeClauseKind::NotMatchedBySource, MergeAction::Update(u)) => {
+                Clause::NotMatchedBySourceUpdate { predicate, assignments: assignments(&u.assignments)? }
+            }
+            (MergeClauseKind::NotMatchedBySource, MergeAction::Delete { .. }) => Clause::NotMatchedBySourceDelete { predicate },
+            (kind, action) => return Err(PersonaError::InvalidArgument(format!("`WHEN {kind} THEN {action}` is not a valid MERGE clause"))),
+        };
+        clauses.push(clause);
+    }
+    Ok(Write::Merge { table, source, source_alias, target_alias, on: m.on.to_string(), clauses })
+}
+
+async fn table_schema(table: &TableConfig) -> Result<SchemaRef> {
+    let opened = writer::open(table).await?;
+    writer::schema_of(&opened).ok_or_else(|| PersonaError::TableNotFound(format!("{}: the table has no version yet", table.name)))
+}
+
+/// The source rows in the table's columns and types: listed columns by position, the others NULL.
+fn aligned(frame: DataFrame, schema: &Schema, columns: &[String]) -> Result<DataFrame> {
+    let source: Vec<String> = frame.schema().fields().iter().map(|f| f.name().clone()).collect();
+    let names: Vec<String> = if columns.is_empty() { schema.fields().iter().map(|f| f.name().clone()).collect() } else { columns.to_vec() };
+    if names.len() != source.len() {
+        return Err(PersonaError::InvalidArgument(format!(
+            "INSERT gives {} values per row for {} columns ({})",
+            source.len(),
+            names.len(),
+            names.join(", ")
+        )));
+    }
+    for n in &names {
+        if schema.field_with_name(n).is_err() {
+            return Err(PersonaError::InvalidArgument(format!("INSERT names `{n}`, which is not a column of the table")));
+        }
+    }
+    let exprs: Vec<DfExpr> = schema
+        .fields()
+        .iter()
+        .map(|f| match names.iter().position(|n| n == f.name()) {
+            Some(i) => cast(col(datafusion::common::Column::from_name(&source[i])), f.data_type().clone()).alias(f.name()),
+            None => cast(lit(ScalarValue::Null), f.data_type().clone()).alias(f.name()),
+        })
+        .collect();
+    Ok(frame.select(exprs)?)
+}
+
+async fn run(ctx: &SessionContext, write: &Write) -> Result<RecordBatch> {
+    let (count, version) = match write {
+        Write::Insert { table, columns, source, overwrite } => {
+            let opened = writer::open(table).await?;
+            let schema = writer::schema_of(&opened).ok_or_else(|| PersonaError::TableNotFound(table.name.clone()))?;
+            let frame = aligned(source_frame(ctx, source).await?, &schema, columns)?;
+            let request = WriteRequest {
+                table: table.clone(),
+                mode: if *overwrite { Mode::Overwrite } else { Mode::Append },
+                partition_by: Vec::new(),
+                allow_new_columns: false,
+                app_ids: Vec::new(),
+                metadata: serde_json::json!({"operation": "sql insert"}),
+                retries: writer::APPEND_RETRIES,
+            };
+            let written = writer::write(opened, schema, frame.execute_stream().await?, &request).await?;
+            (written.rows_inserted, written.version)
+        }
+        Write::Delete { table, predicate } => {
+            let opened = writer::open(table).await?;
+            let mut builder = opened.delete().with_session_state(Arc::new(ctx.state()));
+            if let Some(p) = predicate {
+                builder = builder.with_predicate(p.clone());
+            }
+            let (t, metrics) = builder.await.map_err(|e| PersonaError::delta(&table.name, e))?;
+            (metrics.num_deleted_rows.unwrap_or_default() as u64, version_of(&t))
+        }
+        Write::Update { table, assignments, predicate } => {
+            let opened = writer::open(table).await?;
+            let mut builder = opened.update().with_session_state(Arc::new(ctx.state()));
+            if let Some(p) = predicate {
+                builder = builder.with_predicate(p.clone());
+            }
+            for (column, value) in assignments {
+                builder = builder.with_update(column.as_str(), value.clone());
+            }
+            let (t, metrics) = builder.await.map_err(|e| PersonaError::delta(&table.name, e))?;
+            (metrics.num_updated_rows as u64, version_of(&t))
+        }
+        Write::Merge { table, source, source_alias, target_alias, on, clauses } => {
+            let opened = writer::open(table).await?;
+            // delta-rs reads a merge source more than once; hold it in memory so every read
+            // sees the same rows (a source over a followed table could otherwise move on).
+            let frame = source_frame(ctx, source).await?.cache().await?;
+            let (t, m) = merge_builder(opened, frame, ctx, on, source_alias, target_alias, clauses)?
+                .await
+                .map_err(|e| PersonaError::delta(&table.name, e))?;
+            ((m.num_target_rows_inserted + m.num_target_rows_updated + m.num_target_rows_deleted) as u64, version_of(&t))
+        }
+    };
+    Ok(RecordBatch::try_new(
+        result_schema(),
+        vec![Arc::new(Int64Array::from(vec![count as i64])), Arc::new(Int64Array::from(vec![version as i64]))],
+    )?)
+}
+
+fn version_of(table: &DeltaTable) -> u64 {
+    table.version().unwrap_or_default()
+}
+
+fn merge_builder(
+    table: DeltaTable,
+    source: DataFrame,
+    ctx: &SessionContext,
+    on: &str,
+    source_alias: &str,
+    target_alias: &str,
+    clauses: &[Clause],
+) -> Result<deltalake::operations::merge::MergeBuilder> {
+    let delta_err = |e| PersonaError::delta(&table_label(target_alias), e);
+    let mut builder = table
+        .merge(source, on.to_string())
+        .with_source_alias(source_alias)
+        .with_target_alias(target_alias)
+        .with_session_state(Arc::new(ctx.state()));
+    for clause in clauses {
+        builder = match clause.clone() {
+            Clause::MatchedUpdate { predicate, assignments } => builder
+                .when_matched_update(|u| {
+                    let u = match predicate { Some(p) => u.predicate(p), None => u };
+                    assignments.into_iter().fold(u, |u, (c, v)| u.update(quote(&c), v))
+                })
+                .map_err(delta_err)?,
+            Clause::MatchedDelete { predicate } => builder
+                .when_matched_delete(|d| match predicate { Some(p) => d.predicate(p), None => d })
+                .map_err(delta_err)?,
+            Clause::NotMatchedInsert { predicate, columns, values } => builder
+                .when_not_matched_insert(|i| {
+                    let i = match predicate { Some(p) => i.predicate(p), None => i };
+                    columns.into_iter().zip(values).fold(i, |i, (c, v)| i.set(quote(&c), v))
+                })
+                .map_err(delta_err)?,
+            Clause::NotMatchedBySourceUpdate { predicate, assignments } => builder
+                .when_not_matched_by_source_update(|u| {
+                    let u = match predicate { Some(p) => u.predicate(p), None => u };
+                    assignments.into_iter().fold(u, |u, (c, v)| u.update(quote(&c), v))
+                })
+                .map_err(delta_err)?,
+            Clause::NotMatchedBySourceDelete { predicate } => builder
+                .when_not_matched_by_source_delete(|d| match predicate { Some(p) => d.predicate(p), None => d })
+                .map_err(delta_err)?,
+        };
+    }
+    Ok(builder)
+}
+
+fn table_label(alias: &str) -> String {
+    format!("MERGE INTO {alias}")
+}

@@ -1,0 +1,254 @@
+//! Writes over Flight SQL for clients with write access: INSERT, UPDATE, DELETE and MERGE on a
+//! Delta table (as queries and as `CommandStatementUpdate`), bulk ingest in micro-batches with
+//! concurrent writers and retried streams, plain DoPut to a table path, and the refusals.
+//!
+//! Expected rows are worked out by hand from the statements; versions from one commit per
+//! statement or micro-batch.
+
+use std::sync::Arc;
+
+use arrow_flight::encode::FlightDataEncoderBuilder;
+use arrow_flight::sql::CommandStatementIngest;
+use arrow_flight::sql::TableDefinitionOptions;
+use arrow_flight::sql::{TableExistsOption, TableNotExistOption};
+use arrow_flight::{FlightDescriptor, error::FlightError};
+use datafusion::arrow::array::{Int64Array, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use futures::{StreamExt, TryStreamExt};
+use tonic::Code;
+
+use crate::fixture::{TestServer, config_in, load, query_with, row_strings, scalar};
+
+const WRITER: (&str, &str) = ("loader", "load-secret");
+
+/// A data folder with `orders` (3 rows, loaded from CSV) and a server over it where `loader`
+/// may write and anonymous clients read; micro-batches of `batch_rows` rows.
+async fn lake(batch_rows: usize) -> (tempfile::TempDir, TestServer) {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("orders.csv");
+    std::fs::write(&csv, "order_id,customer_id,amount\n1,c1,10.5\n2,c2,20\n3,c3,30\n").unwrap();
+    let plain = config_in(dir.path(), "");
+    load(&plain, "orders", &[csv.to_str().unwrap()]).await;
+    let extra = format!(
+        "[tables]\norders = {:?}\n[ingest]\nbatch_rows = {batch_rows}\nbatch_latency_ms = 60000\n\
+         [access]\nanonymous = \"read\"\n[[access.users]]\nname = \"{}\"\npassword = \"{}\"\naccess = \"write\"\n",
+        dir.path().join("lakehouse/orders").display().to_string(),
+        WRITER.0,
+        WRITER.1
+    );
+    let server = TestServer::from_config(&config_in(dir.path(), &extra)).await;
+    (dir, server)
+}
+
+async fn rows(server: &TestServer, sql: &str) -> Vec<String> {
+    row_strings(&server.query(sql).await)
+}
+
+#[tokio::test]
+async fn insert_update_delete_and_merge_change_the_delta_table() {
+    let (_dir, server) = lake(1000).await;
+    let mut w = server.client_as(WRITER.0, WRITER.1).await;
+
+    // Executed as queries (what ADBC's cursor.execute sends): one row, count and version.
+    let inserted = query_with(&mut w, "INSERT INTO orders VALUES (4, 'c4', 40), (5, 'c2', 50)").await;
+    assert_eq!(row_strings(&inserted), ["2|1"]);
+    let updated = query_with(&mut w, "UPDATE orders SET amount = amount * 2 WHERE customer_id = 'c2'").await;
+    assert_eq!(row_strings(&updated), ["2|2"]);
+    // As CommandStatementUpdate (JDBC's executeUpdate): the answer is the rows changed.
+    assert_eq!(w.execute_update("DELETE FROM orders WHERE order_id = 1".into(), None).await.unwrap(), 1);
+    let merged = query_with(
+        &mut w,
+        "MERGE INTO orders t USING (SELECT 3 AS order_id, 'c3' AS customer_id, 33.0 AS amount \
+         UNION ALL SELECT 6, 'c6', 60.0) s ON t.order_id = s.order_id \
+         WHEN MATCHED THEN UPDATE SET amount = s.amount \
+         WHEN NOT MATCHED THEN INSERT (order_id, customer_id, amount) VALUES (s.order_id, s.customer_id, s.amount)",
+    )
+    .await;
+    assert_eq!(row_strings(&merged), ["2|4"]);
+
+    // 1 deleted; 2 and 5 (c2) doubled; 3 merged to 33; 4 inserted; 6 merged in.
+    let got = rows(&server, "SELECT order_id, customer_id, amount FROM orders ORDER BY order_id").await;
+    assert_eq!(got, ["2|c2|40.0", "3|c3|33.0", "4|c4|40.0", "5|c2|100.0", "6|c6|60.0"]);
+    // One commit per statement: the load was version 0, the insert 1, ..., the merge 4.
+    assert_eq!(scalar(&server.query("SELECT count(*) FROM orders VERSION AS OF 1").await), "5");
+    assert_eq!(scalar(&server.query("SELECT sum(amount) FROM orders VERSION AS OF 2").await), "220.5");
+    // The UDFs work inside DML expressions.
+    let n = query_with(&mut w, "UPDATE orders SET customer_id = normalize_name(' C6 ') WHERE order_id = 6").await;
+    assert_eq!(row_strings(&n), ["1|5"]);
+    assert_eq!(rows(&server, "SELECT customer_id FROM orders WHERE order_id = 6").await, ["c6"]);
+}
+
+#[tokio::test]
+async fn dml_is_refused_without_write_access_and_on_bad_targets() {
+    let (_dir, server) = lake(1000).await;
+    let status = server.status_of("DELETE FROM orders").await;
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+    assert!(status.message().contains("needs write access"), "{}", status.message());
+
+    let mut w = server.client_as(WRITER.0, WRITER.1).await;
+    let err = w.execute("DELETE FROM persona.load_watermarks".into(), None).await.unwrap_err().to_string();
+    assert!(err.contains("persona's own tables"), "{err}");
+    let err = w.execute("INSERT INTO no_such_table VALUES (1)".into(), None).await.unwrap_err().to_string();
+    assert!(err.contains("no_such_table"), "{err}");
+    // The source of an INSERT is a query under the same policy as any other.
+    let err = w.execute("INSERT INTO orders SELECT * FROM '/etc/hostname'".into(), None).await.unwrap_err().to_string();
+    assert!(err.contains("not allowed"), "{err}");
+    let err = w.execute("INSERT INTO orders VALUES (1, 'c1')".into(), None).await.unwrap_err().to_string();
+    assert!(err.contains("2 values per row for 3 columns"), "{err}");
+    // Nothing of the refused statements reached the table.
+    assert_eq!(scalar(&server.query("SELECT count(*) FROM orders").await), "3");
+}
+
+fn clicks_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![Field::new("click_id", DataType::Int64, true), Field::new("url", DataType::Utf8, true)]))
+}
+
+/// `batches` batches of `per` rows each, ids starting at `from`.
+fn clicks(from: i64, batches: i64, per: i64) -> Vec<RecordBatch> {
+    (0..batches)
+        .map(|b| {
+            let ids: Vec<i64> = (0..per).map(|i| from + b * per + i).collect();
+            let urls: Vec<String> = ids.iter().map(|i| format!("/p/{i}")).collect();
+            RecordBatch::try_new(clicks_schema(), vec![Arc::new(Int64Array::from(ids)), Arc::new(StringArray::from(urls))]).unwrap()
+        })
+        .collect()
+}
+
+fn ingest_cmd(table: &str, if_not_exist: TableNotExistOption, if_exists: TableExistsOption) -> CommandStatementIngest {
+    CommandStatementIngest {
+        table_definition_options: Some(TableDefinitionOptions { if_not_exist: if_not_exist as i32, if_exists: if_exists as i32 }),
+        table: table.into(),
+        schema: None,
+        catalog: None,
+        temporary: false,
+        transaction_id: None,
+        options: Default::default(),
+    }
+}
+
+fn as_stream(batches: Vec<RecordBatch>) -> impl futures::Stream<Item = Result<RecordBatch, FlightError>> + Send + 'static {
+    futures::stream::iter(batches.into_iter().map(Ok))
+}
+
+#[tokio::test]
+async fn bulk_ingest_commits_micro_batches_and_a_retried_stream_adds_nothing() {
+    let (_dir, server) = lake(5).await;
+    let mut w = server.client_as(WRITER.0, WRITER.1).await;
+    let create = || ingest_cmd("clicks", TableNotExistOption::Create, TableExistsOption::Append);
+    // 10 batches of 2 rows; a micro-batch closes once 5 rows wait: 6 + 6 + 6 + 2 rows.
+    let n = w.execute_ingest(create(), as_stream(clicks(0, 10, 2))).await.unwrap();
+    assert_eq!(n, 20);
+    assert_eq!(scalar(&server.query("SELECT count(*) FROM clicks").await), "20");
+    assert_eq!(scalar(&server.query("SELECT count(*) FROM clicks VERSION AS OF 0").await), "6");
+    assert_eq!(scalar(&server.query("SELECT count(*) FROM clicks VERSION AS OF 3").await), "20");
+
+    // The acknowledgement was lost and the client sends the same stream again: no new rows,
+    // no new version.
+    assert_eq!(w.execute_ingest(create(), as_stream(clicks(0, 10, 2))).await.unwrap(), 20);
+    assert_eq!(rows(&server, "SELECT count(*), count(DISTINCT click_id) FROM clicks").await, ["20|20"]);
+    let err = server.status_of("SELECT * FROM clicks VERSION AS OF 4").await;
+    assert_eq!(err.code(), Code::NotFound, "{err:?}");
+
+    // A stream named by the client is recognised by its name and position, however its rows
+    // are batched; new rows under a new name are added.
+    w.set_header("x-persona-ingest-id", "import-7");
+    assert_eq!(w.execute_ingest(create(), as_stream(clicks(100, 1, 3))).await.unwrap(), 3);
+    assert_eq!(w.execute_ingest(create(), as_stream(clicks(100, 1, 3))).await.unwrap(), 3);
+    assert_eq!(scalar(&server.query("SELECT count(*) FROM clicks").await), "23");
+}
+
+#[tokio::test]
+async fn concurrent_writers_to_one_table_all_land() {
+    let (_dir, server) = lake(4).await;
+    let mut first = server.client_as(WRITER.0, WRITER.1).await;
+    let cmd = ingest_cmd("clicks", TableNotExistOption::Create, TableExistsOption::Append);
+    first.execute_ingest(cmd.clone(), as_stream(clicks(0, 1, 1))).await.unwrap();
+    let mut tasks = Vec::new();
+    for writer in 0..4i64 {
+        let mut client = server.client_as(WRITER.0, WRITER.1).await;
+        let cmd = cmd.clone();
+        tasks.push(tokio::spawn(async move {
+            client.execute_ingest(cmd, as_stream(clicks(1000 * (writer + 1), 6, 2))).await
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap().unwrap(), 12);
+    }
+    // 1 + 4 writers x 12 rows, every id once.
+    let got = rows(&server, "SELECT count(*), count(DISTINCT click_id) FROM clicks").await;
+    assert_eq!(got, ["49|49"]);
+}
+
+#[tokio::test]
+async fn ingest_modes_access_and_a_plain_do_put() {
+    let (_dir, server) = lake(1000).await;
+    let mut w = server.client_as(WRITER.0, WRITER.1).await;
+    // ADBC's "append" mode on a table that does not exist, and "create" on one that does.
+    let err = w
+        .execute_ingest(ingest_cmd("nothing_here", TableNotExistOption::Fail, TableExistsOption::Append), as_stream(clicks(0, 1, 1)))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("nothing_here") && err.contains("create mode"), "{err}");
+    let err = w
+        .execute_ingest(ingest_cmd("orders", TableNotExistOption::Create, TableExistsOption::Fail), as_stream(clicks(0, 1, 1)))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("orders exists"), "{err}");
+    // Columns that do not fit the table are refused by name.
+    let err = w
+        .execute_ingest(ingest_cmd("orders", TableNotExistOption::Fail, TableExistsOption::Append), as_stream(clicks(0, 1, 1)))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("click_id"), "{err}");
+    // Replace: one commit with the new rows; the old ones stay readable by time travel.
+    let replaced = w
+        .execute_ingest(ingest_cmd("orders", TableNotExistOption::Fail, TableExistsOption::Replace), as_stream(vec![orders_batch()]))
+        .await
+        .unwrap();
+    assert_eq!(replaced, 1);
+    assert_eq!(rows(&server, "SELECT order_id, customer_id FROM orders").await, ["9|c9"]);
+    assert_eq!(scalar(&server.query("SELECT count(*) FROM orders VERSION AS OF 0").await), "3");
+
+    // Anonymous clients may read, not ingest.
+    let mut anonymous = server.client().await;
+    let err = anonymous
+        .execute_ingest(ingest_cmd("clicks", TableNotExistOption::Create, TableExistsOption::Append), as_stream(clicks(0, 1, 1)))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("needs write access"), "{err}");
+
+    // A plain DoPut naming the table by path appends, creating the table on first use.
+    let descriptor = FlightDescriptor::new_path(vec!["visits".into()]);
+    let data = FlightDataEncoderBuilder::new()
+        .with_flight_descriptor(Some(descriptor))
+        .build(as_stream(clicks(0, 3, 2)))
+        .map(|d| d.expect("encode"));
+    let mut request = tonic::Request::new(data);
+    let token = w.token().expect("token").clone();
+    request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let results: Vec<_> = w.inner_mut().do_put(request).await.unwrap().into_inner().try_collect().await.unwrap();
+    let summary: serde_json::Value = serde_json::from_slice(&results[0].app_metadata).unwrap();
+    assert_eq!(summary["rows"], 6);
+    assert_eq!(scalar(&server.query("SELECT count(*) FROM visits").await), "6");
+}
+
+fn orders_batch() -> RecordBatch {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("order_id", DataType::Int64, true),
+        Field::new("customer_id", DataType::Utf8, true),
+        Field::new("amount", DataType::Float64, true),
+    ]));
+    RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(Int64Array::from(vec![9])),
+            Arc::new(StringArray::from(vec!["c9"])),
+            Arc::new(datafusion::arrow::array::Float64Array::from(vec![90.0])),
+        ],
+    )
+    .unwrap()
+}
