@@ -73,7 +73,7 @@ async fn plan_statement(ctx: &SessionContext, statement: &Statement, access: Acc
     let verb = verb(statement);
     if access < Access::Write {
         return Err(PersonaError::PermissionDenied(format!(
-            "{verb} needs write access: network clients are read-only unless [access] in persona.toml grants them write"
+            "{verb} is not allowed without write access: network clients are read-only unless [access] in persona.toml grants them write"
         )));
     }
     let write = match statement {
@@ -293,6 +293,14 @@ fn aligned(frame: DataFrame, schema: &Schema, columns: &[String]) -> Result<Data
     Ok(frame.select(exprs)?)
 }
 
+/// The session delta-rs runs a write in: its own planner (DML plans use custom nodes only it
+/// can execute) plus the persona UDFs, so expressions may use them.
+fn write_session() -> Result<Arc<datafusion::execution::SessionState>> {
+    let ctx = deltalake::delta_datafusion::create_session().into_inner();
+    persona_udfs::register_all(&ctx)?;
+    Ok(Arc::new(ctx.state()))
+}
+
 async fn run(ctx: &SessionContext, write: &Write) -> Result<RecordBatch> {
     let (count, version) = match write {
         Write::Insert { table, columns, source, overwrite } => {
@@ -313,7 +321,7 @@ async fn run(ctx: &SessionContext, write: &Write) -> Result<RecordBatch> {
         }
         Write::Delete { table, predicate } => {
             let opened = writer::open(table).await?;
-            let mut builder = opened.delete().with_session_state(Arc::new(ctx.state()));
+            let mut builder = opened.delete().with_session_state(write_session()?);
             if let Some(p) = predicate {
                 builder = builder.with_predicate(p.clone());
             }
@@ -322,7 +330,7 @@ async fn run(ctx: &SessionContext, write: &Write) -> Result<RecordBatch> {
         }
         Write::Update { table, assignments, predicate } => {
             let opened = writer::open(table).await?;
-            let mut builder = opened.update().with_session_state(Arc::new(ctx.state()));
+            let mut builder = opened.update().with_session_state(write_session()?);
             if let Some(p) = predicate {
                 builder = builder.with_predicate(p.clone());
             }
@@ -337,7 +345,7 @@ async fn run(ctx: &SessionContext, write: &Write) -> Result<RecordBatch> {
             // delta-rs reads a merge source more than once; hold it in memory so every read
             // sees the same rows (a source over a followed table could otherwise move on).
             let frame = source_frame(ctx, source).await?.cache().await?;
-            let (t, m) = merge_builder(opened, frame, ctx, on, source_alias, target_alias, clauses)?
+            let (t, m) = merge_builder(opened, frame, on, source_alias, target_alias, clauses)?
                 .await
                 .map_err(|e| PersonaError::delta(&table.name, e))?;
             ((m.num_target_rows_inserted + m.num_target_rows_updated + m.num_target_rows_deleted) as u64, version_of(&t))
@@ -356,7 +364,6 @@ fn version_of(table: &DeltaTable) -> u64 {
 fn merge_builder(
     table: DeltaTable,
     source: DataFrame,
-    ctx: &SessionContext,
     on: &str,
     source_alias: &str,
     target_alias: &str,
@@ -367,7 +374,7 @@ fn merge_builder(
         .merge(source, on.to_string())
         .with_source_alias(source_alias)
         .with_target_alias(target_alias)
-        .with_session_state(Arc::new(ctx.state()));
+        .with_session_state(write_session()?);
     for clause in clauses {
         builder = match clause.clone() {
             Clause::MatchedUpdate { predicate, assignments } => builder

@@ -82,6 +82,8 @@ async fn write(
     ingest_id: Option<String>,
     data: PeekableFlightDataStream,
 ) -> Result<Ingested> {
+    // `into_peekable`: the first message (descriptor and schema) was peeked to route the call
+    // and must not be lost.
     let env = ctx
         .state()
         .config()
@@ -94,7 +96,7 @@ async fn write(
     debug_assert_eq!(entry.schema, USER_SCHEMA);
     let request = IngestRequest { table: entry.table.clone(), display: entry.display_name(), if_exists, if_missing, ingest_id };
 
-    let mut batches = FlightRecordBatchStream::new_from_flight_data(data.into_inner().map_err(|s| FlightError::Tonic(Box::new(s))))
+    let mut batches = FlightRecordBatchStream::new_from_flight_data(data.into_peekable().map_err(|s| FlightError::Tonic(Box::new(s))))
         .map_err(|e| PersonaError::InvalidArgument(format!("cannot read the ingest stream: {e}")));
     // The schema arrives before the first batch; a stream with no batch at all still has one.
     let first = batches.next().await.transpose()?;

@@ -137,7 +137,7 @@ fn schema_bytes(schema: &Schema) -> Result<Bytes, Status> {
 
 fn needs_write(what: &str) -> Status {
     Status::from(PersonaError::PermissionDenied(format!(
-        "{what} needs write access: network clients are read-only unless [access] in persona.toml grants them write"
+        "{what} is not allowed without write access: network clients are read-only unless [access] in persona.toml grants them write"
     )))
 }
 

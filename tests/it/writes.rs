@@ -83,7 +83,7 @@ async fn dml_is_refused_without_write_access_and_on_bad_targets() {
     let (_dir, server) = lake(1000).await;
     let status = server.status_of("DELETE FROM orders").await;
     assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
-    assert!(status.message().contains("needs write access"), "{}", status.message());
+    assert!(status.message().contains("not allowed without write access"), "{}", status.message());
 
     let mut w = server.client_as(WRITER.0, WRITER.1).await;
     let err = w.execute("DELETE FROM persona.load_watermarks".into(), None).await.unwrap_err().to_string();
@@ -219,7 +219,7 @@ async fn ingest_modes_access_and_a_plain_do_put() {
         .await
         .unwrap_err()
         .to_string();
-    assert!(err.contains("needs write access"), "{err}");
+    assert!(err.contains("not allowed without write access"), "{err}");
 
     // A plain DoPut naming the table by path appends, creating the table on first use.
     let descriptor = FlightDescriptor::new_path(vec!["visits".into()]);
