@@ -121,3 +121,44 @@ async fn load_query_time_travel_optimize_and_vacuum_on_s3() {
     let status = server.status_of("SELECT * FROM orders VERSION AS OF 7").await;
     assert_eq!(status.code(), tonic::Code::NotFound, "{status}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dml_and_bulk_ingest_on_s3() {
+    use arrow_flight::sql::{CommandStatementIngest, TableDefinitionOptions, TableExistsOption, TableNotExistOption};
+
+    let s3 = S3Server::start(&["lake"]);
+    let dir = tempfile::tempdir().unwrap();
+    let access = "[access]\nanonymous = \"read\"\n[[access.users]]\nname = \"etl\"\npassword = \"etl-pw\"\naccess = \"write\"\n";
+    let config = config_in(dir.path(), &format!("{}{access}", s3.table_toml("orders", "s3://lake/orders")));
+    let month = &retail_csvs()[0];
+    let rows = csv_gz_records(month, |_| true);
+    let france = csv_gz_records(month, |r| &r[7] == "France");
+    load(&config, "orders", &[&month.to_string_lossy()]).await;
+
+    let server = TestServer::from_config(&config).await;
+    let mut etl = server.client_as("etl", "etl-pw").await;
+    assert_eq!(etl.execute_update("DELETE FROM orders WHERE \"Country\" = 'France'".into(), None).await.unwrap(), france as i64);
+    assert_eq!(etl.execute_update("INSERT INTO orders SELECT * FROM orders LIMIT 10".into(), None).await.unwrap(), 10);
+    // Rows read back over Flight SQL and streamed in again by bulk ingest: two micro-batch
+    // commits at most, appended to the S3 table.
+    let sample = crate::fixture::query_with(&mut etl, "SELECT * FROM orders WHERE \"Country\" = 'Germany'").await;
+    let germany: usize = sample.iter().map(|b| b.num_rows()).sum();
+    let cmd = CommandStatementIngest {
+        table_definition_options: Some(TableDefinitionOptions {
+            if_not_exist: TableNotExistOption::Fail as i32,
+            if_exists: TableExistsOption::Append as i32,
+        }),
+        table: "orders".into(),
+        schema: None,
+        catalog: None,
+        temporary: false,
+        transaction_id: None,
+        options: Default::default(),
+    };
+    let ingested = etl.execute_ingest(cmd, futures::stream::iter(sample.into_iter().map(Ok))).await.unwrap();
+    assert_eq!(ingested as usize, germany);
+    let expected = rows - france + 10 + germany;
+    assert_eq!(scalar(&server.query("SELECT count(*) FROM orders").await), expected.to_string());
+    // Every statement was a commit on S3: the load, the delete, the insert, the ingest.
+    assert_eq!(scalar(&server.query("SELECT count(*) FROM orders VERSION AS OF 1").await), (rows - france).to_string());
+}
