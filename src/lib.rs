@@ -1,7 +1,7 @@
 //! persona: a Delta Lake lakehouse of customer data served as SQL over Arrow Flight SQL.
 //!
 //! Layout: `config` (persona.toml and overrides), `embedded` (the default lakehouse),
-//! `catalog` (Delta tables that follow new versions), `session` (the DataFusion session),
+//! `catalog` (Delta tables that follow new versions), `session` (the DataFusion session), `optimizer` (planner rules persona adds),
 //! `query` (SQL -> checked plan, time travel), `identity` (identity resolution), `ingest`
 //! (loading files into Delta tables), `lakehouse` (table names, upkeep, forgetting a customer),
 //! `flight` (the Flight SQL service), `server` (start-up), `cli` (the command line), `error`
@@ -19,6 +19,7 @@ pub mod flight;
 pub mod identity;
 pub mod ingest;
 pub mod lakehouse;
+pub mod optimizer;
 pub mod procedures;
 pub mod query;
 pub mod runs;

@@ -1,9 +1,10 @@
 //! The one DataFusion session every client shares: the `persona` catalog, information_schema
-//! (so `SHOW TABLES` and `SHOW FUNCTIONS` work) and the persona UDFs.
+//! (so `SHOW TABLES` and `SHOW FUNCTIONS` work), the persona UDFs and planner rules.
 
 use std::sync::Arc;
 
 use datafusion::catalog::CatalogProvider;
+use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::catalog::{CATALOG, USER_SCHEMA};
@@ -36,7 +37,12 @@ pub fn build_with(
     if let Some(env) = procedures {
         config = config.with_extension(Arc::new(env));
     }
-    let ctx = SessionContext::new_with_config(config);
+    let state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_default_features()
+        .with_optimizer_rules(crate::optimizer::rules())
+        .build();
+    let ctx = SessionContext::new_with_state(state);
     ctx.register_udtf(crate::catalog::changes::NAME, Arc::new(crate::catalog::changes::TableChanges::new(catalog.clone())));
     ctx.register_catalog(CATALOG, catalog);
     // Registered after the session is built: building with a function list would replace

@@ -265,3 +265,19 @@ def test_new_segment_from_preview_to_a_second_run_after_new_data(campaign):
     # Replaying run 1 reads campaign at version 0 again and finds the same members.
     replay = persona("segments", "replay", "big_mens_converters", "1", cwd=workdir)
     assert f"the same {len(first)} members as recorded" in replay.stdout, replay.stdout
+
+
+def test_distinct_counts_of_expressions_match_duckdb(shipped, lake_duckdb):
+    # count(DISTINCT CASE ...) per customer is what RFM-style segments compute; persona plans it
+    # as a two-phase group-by (src/optimizer.rs), which must not change a single value.
+    db, _ = lake_duckdb
+    sql = (
+        "SELECT customer_id, count(DISTINCT CASE WHEN event_type = 'purchase' THEN invoice_no END) AS orders, "
+        "count(DISTINCT CASE WHEN amount < 0 THEN invoice_no END) AS refunds, max(event_time) AS last_seen "
+        "FROM events WHERE customer_id IS NOT NULL GROUP BY customer_id ORDER BY customer_id"
+    )
+    expected = [(c, o, r) for c, o, r, _ in db.execute(sql).fetchall()]
+    with shipped.connect() as conn:
+        got = query(conn, sql)
+    assert list(zip(*(got[c].to_pylist() for c in ["customer_id", "orders", "refunds"]))) == expected
+    assert len(expected) > 5000

@@ -24,13 +24,17 @@ const WRITER: (&str, &str) = ("loader", "load-secret");
 /// A data folder with `orders` (3 rows, loaded from CSV) and a server over it where `loader`
 /// may write and anonymous clients read; micro-batches of `batch_rows` rows.
 async fn lake(batch_rows: usize) -> (tempfile::TempDir, TestServer) {
+    lake_with(batch_rows, 60_000).await
+}
+
+async fn lake_with(batch_rows: usize, latency_ms: u64) -> (tempfile::TempDir, TestServer) {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("orders.csv");
     std::fs::write(&csv, "order_id,customer_id,amount\n1,c1,10.5\n2,c2,20\n3,c3,30\n").unwrap();
     let plain = config_in(dir.path(), "");
     load(&plain, "orders", &[csv.to_str().unwrap()]).await;
     let extra = format!(
-        "[tables]\norders = {:?}\n[ingest]\nbatch_rows = {batch_rows}\nbatch_latency_ms = 60000\n\
+        "[tables]\norders = {:?}\n[ingest]\nbatch_rows = {batch_rows}\nbatch_latency_ms = {latency_ms}\n\
          [access]\nanonymous = \"read\"\n[[access.users]]\nname = \"{}\"\npassword = \"{}\"\naccess = \"write\"\n",
         dir.path().join("lakehouse/orders").display().to_string(),
         WRITER.0,
@@ -251,4 +255,21 @@ fn orders_batch() -> RecordBatch {
         ],
     )
     .unwrap()
+}
+
+#[tokio::test]
+async fn a_pause_in_the_stream_commits_what_waits() {
+    let (_dir, server) = lake_with(1000, 200).await;
+    let mut w = server.client_as(WRITER.0, WRITER.1).await;
+    let mut batches = clicks(0, 2, 3).into_iter();
+    let (first, second) = (batches.next().unwrap(), batches.next().unwrap());
+    // Three rows, then a pause longer than the latency, then three more: two commits although
+    // far fewer than batch_rows rows arrived.
+    let paced = futures::stream::once(async move { Ok(first) }).chain(futures::stream::once(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        Ok(second)
+    }));
+    assert_eq!(w.execute_ingest(ingest_cmd("clicks", TableNotExistOption::Create, TableExistsOption::Append), paced).await.unwrap(), 6);
+    assert_eq!(scalar(&server.query("SELECT count(*) FROM clicks VERSION AS OF 0").await), "3");
+    assert_eq!(scalar(&server.query("SELECT count(*) FROM clicks VERSION AS OF 1").await), "6");
 }
