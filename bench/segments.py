@@ -39,9 +39,9 @@ to warm up (file metadata, OS page cache), then --repeat times; the table shows 
 the best. Both engines must return the same number of rows and the same set of keys (the
 `-- key:` column, default customer_id); a difference or an error is printed loudly and makes
 the script exit 1. One difference is only noted (`~~ TIE`), not failed: members swapped at a
-top-N cut-off between rows whose other columns are equal to 1e-6, where the order of a float
-sum decides which of two equal spenders is kept (see compare()). There are no timing
-assertions: this prints figures, it tests nothing.
+top-N cut-off while both answers hold the same rows once the key is left out (floats to 1e-6),
+where the order of a float sum decides which of two equal spenders is kept (see compare()).
+There are no timing assertions: this prints figures, it tests nothing.
 """
 
 from __future__ import annotations
@@ -265,7 +265,8 @@ class Persona:
             [str(binary), "serve", "--listen", "127.0.0.1:0", "--config", str(config)],
             cwd=config.parent, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         )
-        threading.Thread(target=self._read_output, daemon=True).start()
+        self.reader = threading.Thread(target=self._read_output, daemon=True)
+        self.reader.start()
         if not self.ready.wait(timeout) or self.uri is None:
             self.stop()
             sys.exit(f"persona did not start serving; see {log}:\n{log.read_text()[-3000:]}")
@@ -287,6 +288,8 @@ class Persona:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        self.reader.join(timeout=5)  # the rest of its output, then the log is complete
+        self.log.close()
 
 
 def segment_key(sql: str) -> str:
@@ -300,43 +303,46 @@ def segment_key(sql: str) -> str:
     return "customer_id"
 
 
-def timed(run, repeat: int):
-    """One warm-up run, then `repeat` timed runs; returns (last result, seconds per run)."""
-    result = run()
+def timed(run, sql: str, repeat: int):
+    """run(sql) once to warm up, then `repeat` timed times; returns (last result, seconds per run)."""
+    result = run(sql)
     seconds = []
     for _ in range(repeat):
         started = time.perf_counter()
-        result = run()
+        result = run(sql)
         seconds.append(time.perf_counter() - started)
     return result, seconds
 
 
 def compare(ours, theirs, key: str) -> tuple[str | None, str]:
-    """(None, "") when both answers hold the same members; ("tie", why) when they differ only by
-    members whose other columns are equal to 1e-6, the others ("mismatch", why).
+    """(None, "") when both answers hold the same members; ("tie", why) when the members differ
+    but the answers hold the same rows once the key is left out (floats to 1e-6); else
+    ("mismatch", why).
 
-    A tie: a top-N segment (`ORDER BY spend DESC, customer_id LIMIT 100`) whose N-th and
-    (N+1)-th customers spent the same. Summing the same doubles in another order moves the
-    last bit (5709.07 against 5709.070000000001), so the engines may keep either one; the
-    customer_id tie-break cannot help. The replicated data has such pairs (one customer in two
-    copies whose windows hold the same purchases).
+    A tie: a top-N segment (`ORDER BY spend DESC, customer_id LIMIT 100`, or `row_number()`
+    per country) whose N-th and (N+1)-th customers spent the same. Summing the same doubles in
+    another order moves the last bit (5709.07 against 5709.070000000001), so an engine may
+    keep either one, even from run to run; the customer_id tie-break cannot help. Rank columns
+    then differ per member too, which is why whole answers are compared, not member by member.
+    The replicated data has such ties: one customer in several copies whose windows hold the
+    same purchases.
     """
-    ours_rows = {r[key]: r for r in ours.to_pylist()}
-    theirs_rows = {r[key]: r for r in theirs.to_pylist()}
-    only_ours = sorted(set(ours_rows) - set(theirs_rows), key=str)
-    only_theirs = sorted(set(theirs_rows) - set(ours_rows), key=str)
-    if ours.num_rows == theirs.num_rows and not only_ours and not only_theirs:
+    ours_keys = set(ours.column(key).to_pylist())
+    theirs_keys = set(theirs.column(key).to_pylist())
+    if ours.num_rows == theirs.num_rows and ours_keys == theirs_keys:
         return None, ""
+    only_ours = sorted(ours_keys - theirs_keys, key=str)
+    only_theirs = sorted(theirs_keys - ours_keys, key=str)
     why = (f"persona {ours.num_rows:,} rows, duckdb {theirs.num_rows:,}; {key} only in persona "
            f"{only_ours[:5]}{' ...' if len(only_ours) > 5 else ''}, only in duckdb "
            f"{only_theirs[:5]}{' ...' if len(only_theirs) > 5 else ''}")
 
-    def values(row):  # the member's other columns, floats to 1e-6
-        return tuple(sorted((c, round(v, 6) if isinstance(v, float) else v) for c, v in row.items() if c != key))
+    def rows_without_key(table):  # floats to 1e-6 (+ 0.0 turns -0.0 into 0.0), in a fixed order
+        rows = [tuple((c, round(v, 6) + 0.0 if isinstance(v, float) else v) for c, v in sorted(r.items()) if c != key)
+                for r in table.to_pylist()]
+        return sorted(rows, key=repr)
 
-    tied = (ours.num_rows == theirs.num_rows == len(ours_rows) == len(theirs_rows)
-            and sorted(map(values, (ours_rows[k] for k in only_ours)), key=repr)
-            == sorted(map(values, (theirs_rows[k] for k in only_theirs)), key=repr))
+    tied = ours.num_rows == theirs.num_rows and rows_without_key(ours) == rows_without_key(theirs)
     return ("tie" if tied else "mismatch"), why
 
 
@@ -352,7 +358,8 @@ def compare_schemas(cur, con, table: str) -> list[str]:
     return [f"{table}: persona {ours_cols}", f"{table}: duckdb  {theirs_cols}"]
 
 
-def bench_size(args, copies: int) -> tuple[dict, list[dict], list[str]]:
+def bench_size(args, copies: int) -> tuple[dict, list[dict], list[str], list[str]]:
+    """Generates (or reuses) one size and times every segment on it: (marker, rows, problems, notes)."""
     folder, done = dataset(args.work, copies)
     problems: list[str] = []
     notes: list[str] = []
@@ -398,7 +405,7 @@ def bench_size(args, copies: int) -> tuple[dict, list[dict], list[str]]:
                 row = {"segment": name}
                 for engine, run in (("persona", persona_run), ("duckdb", lambda s: con.sql(s).to_arrow_table())):
                     try:
-                        row[engine], row[engine + "_s"] = timed(lambda: run(sql), args.repeat)
+                        row[engine], row[engine + "_s"] = timed(run, sql, args.repeat)
                     except Exception as e:  # noqa: BLE001 - any failure is reported, the others still run
                         row[engine] = None
                         message = str(e).strip().splitlines()[0][:300]
@@ -454,6 +461,8 @@ def main() -> None:
     args.persona = args.persona.resolve()
     args.work = args.work.resolve()
     args.sql_dir = args.sql_dir.resolve()
+    if args.repeat < 1:
+        sys.exit("--repeat must be at least 1")
     if not args.persona.exists():
         sys.exit(f"{args.persona} not found: build it with `cargo build --release` or pass --persona")
     if args.work == ROOT or ROOT in args.work.parents:
