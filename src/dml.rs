@@ -167,16 +167,34 @@ async fn source_frame(ctx: &SessionContext, sql: &str) -> Result<DataFrame> {
 
 async fn insert(ctx: &SessionContext, i: &Insert) -> Result<Write> {
     let TableObject::TableName(name) = &i.table else { return Err(unsupported("INSERT INTO a table function")) };
-    if i.on.is_some() || i.returning.is_some() || !i.assignments.is_empty() || i.partitioned.is_some() {
-        return Err(unsupported("INSERT with ON CONFLICT, RETURNING, SET or PARTITION"));
+    let modified = i.on.is_some()
+        || i.returning.is_some()
+        || i.output.is_some()
+        || !i.assignments.is_empty()
+        || i.partitioned.is_some()
+        || !i.after_columns.is_empty()
+        || i.or.is_some()
+        || i.ignore
+        || i.replace_into
+        || i.priority.is_some()
+        || i.insert_alias.is_some()
+        || i.settings.is_some()
+        || i.format_clause.is_some()
+        || i.multi_table_insert_type.is_some()
+        || !i.multi_table_into_clauses.is_empty();
+    if modified {
+        // Each of these changes what INSERT means (replace, ignore, upsert...): refuse rather
+        // than run a plain append.
+        return Err(unsupported("INSERT with OR / IGNORE / REPLACE / ON CONFLICT / RETURNING / SET / PARTITION clauses"));
     }
     let table = target(ctx, name).await?;
     let source = i.source.as_ref().ok_or_else(|| PersonaError::InvalidArgument("INSERT needs VALUES or a SELECT".into()))?;
-    let columns = i.columns.iter().map(column_name).collect::<Result<Vec<_>>>()?;
+    let schema = table_schema(&table).await?;
+    let columns = i.columns.iter().map(|c| table_column(&schema, &column_name(c)?)).collect::<Result<Vec<_>>>()?;
     let source = source.to_string();
+    refuse_in_expressions(&source)?;
     // Plan it now, so a bad source or a column count mismatch fails before anything runs.
     let frame = source_frame(ctx, &source).await?;
-    let schema = table_schema(&table).await?;
     aligned(frame, &schema, &columns)?;
     Ok(Write::Insert { table, columns, source, overwrite: i.overwrite })
 }
@@ -192,20 +210,25 @@ async fn delete(ctx: &SessionContext, d: &Delete) -> Result<Write> {
     if !one.joins.is_empty() {
         return Err(unsupported("DELETE with a join"));
     }
-    let (name, _) = table_name(&one.relation)?;
-    Ok(Write::Delete { table: target(ctx, name).await?, predicate: d.selection.as_ref().map(|e| e.to_string()) })
+    let (name, alias) = table_name(&one.relation)?;
+    let table = target(ctx, name).await?;
+    let predicate = d.selection.as_ref().map(|e| e.to_string());
+    validate(ctx, name, alias.as_deref(), &[], predicate.as_deref()).await?;
+    Ok(Write::Delete { table, predicate })
 }
 
 async fn update(ctx: &SessionContext, u: &Update) -> Result<Write> {
     if u.from.is_some() || u.returning.is_some() || !u.table.joins.is_empty() || u.limit.is_some() {
         return Err(unsupported("UPDATE with FROM, a join, RETURNING or LIMIT"));
     }
-    let (name, _) = table_name(&u.table.relation)?;
-    Ok(Write::Update {
-        table: target(ctx, name).await?,
-        assignments: assignments(&u.assignments)?,
-        predicate: u.selection.as_ref().map(|e| e.to_string()),
-    })
+    let (name, alias) = table_name(&u.table.relation)?;
+    let table = target(ctx, name).await?;
+    let schema = table_schema(&table).await?;
+    let assignments = resolved(&schema, assignments(&u.assignments)?)?;
+    let predicate = u.selection.as_ref().map(|e| e.to_string());
+    let values: Vec<&str> = assignments.iter().map(|(_, v)| v.as_str()).collect();
+    validate(ctx, name, alias.as_deref(), &values, predicate.as_deref()).await?;
+    Ok(Write::Update { table, assignments, predicate })
 }
 
 async fn merge(ctx: &SessionContext, m: &Merge) -> Result<Write> {
@@ -223,22 +246,26 @@ async fn merge(ctx: &SessionContext, m: &Merge) -> Result<Write> {
         TableFactor::Derived { subquery, alias: Some(alias), .. } => (subquery.to_string(), alias.name.value.clone()),
         other => return Err(PersonaError::InvalidArgument(format!("MERGE ... USING `{other}`: use a table or a subquery with an alias"))),
     };
+    refuse_in_expressions(&source)?;
     source_frame(ctx, &source).await?;
+    let schema = table_schema(&table).await?;
+    let mut expressions: Vec<String> = vec![m.on.to_string()];
     let mut clauses = Vec::new();
     for c in &m.clauses {
         let predicate = c.predicate.as_ref().map(|e| e.to_string());
         let clause = match (&c.clause_kind, &c.action) {
             (MergeClauseKind::Matched, MergeAction::Update(u)) => {
-                Clause::MatchedUpdate { predicate, assignments: assignments(&u.assignments)? }
+                Clause::MatchedUpdate { predicate, assignments: resolved(&schema, assignments(&u.assignments)?)? }
             }
             (MergeClauseKind::Matched, MergeAction::Delete { .. }) => Clause::MatchedDelete { predicate },
             (MergeClauseKind::NotMatched | MergeClauseKind::NotMatchedByTarget, MergeAction::Insert(i)) => {
                 let MergeInsertKind::Values(values) = &i.kind else { return Err(unsupported("INSERT ROW in MERGE")) };
                 let [row] = values.rows.as_slice() else { return Err(unsupported("several VALUES rows in MERGE")) };
                 let values: Vec<String> = row.content.iter().map(|e| e.to_string()).collect();
-                let mut columns = i.columns.iter().map(column_name).collect::<Result<Vec<_>>>()?;
+                let mut columns =
+                    i.columns.iter().map(|c| table_column(&schema, &column_name(c)?)).collect::<Result<Vec<_>>>()?;
                 if columns.is_empty() {
-                    columns = table_schema(&table).await?.fields().iter().map(|f| f.name().clone()).collect();
+                    columns = schema.fields().iter().map(|f| f.name().clone()).collect();
                 }
                 if columns.len() != values.len() {
                     return Err(PersonaError::InvalidArgument(format!(
@@ -250,14 +277,109 @@ async fn merge(ctx: &SessionContext, m: &Merge) -> Result<Write> {
                 Clause::NotMatchedInsert { predicate, columns, values }
             }
             (MergeClauseKind::NotMatchedBySource, MergeAction::Update(u)) => {
-                Clause::NotMatchedBySourceUpdate { predicate, assignments: assignments(&u.assignments)? }
+                Clause::NotMatchedBySourceUpdate { predicate, assignments: resolved(&schema, assignments(&u.assignments)?)? }
             }
             (MergeClauseKind::NotMatchedBySource, MergeAction::Delete { .. }) => Clause::NotMatchedBySourceDelete { predicate },
             (kind, action) => return Err(PersonaError::InvalidArgument(format!("`WHEN {kind} THEN {action}` is not a valid MERGE clause"))),
         };
+        expressions.extend(clause.expressions());
         clauses.push(clause);
     }
+    // Every expression must plan over the target and source side by side, checked now so a
+    // typo fails before anything is written.
+    for e in &expressions {
+        refuse_in_expressions(e)?;
+    }
+    let check = format!(
+        "SELECT {} FROM {name} AS {ta} FULL JOIN ({source}) AS {sa} ON {on}",
+        numbered(&expressions),
+        ta = quote(&target_alias),
+        sa = quote(&source_alias),
+        on = m.on
+    );
+    crate::query::plan_sql(ctx, &check, Access::Read).await.map_err(|e| PersonaError::InvalidArgument(format!("MERGE: {e}")))?;
     Ok(Write::Merge { table, source, source_alias, target_alias, on: m.on.to_string(), clauses })
+}
+
+impl Clause {
+    /// The SQL expressions the clause evaluates.
+    fn expressions(&self) -> Vec<String> {
+        let (predicate, values): (&Option<String>, Vec<String>) = match self {
+            Clause::MatchedUpdate { predicate, assignments } | Clause::NotMatchedBySourceUpdate { predicate, assignments } => {
+                (predicate, assignments.iter().map(|(_, v)| v.clone()).collect())
+            }
+            Clause::MatchedDelete { predicate } | Clause::NotMatchedBySourceDelete { predicate } => (predicate, Vec::new()),
+            Clause::NotMatchedInsert { predicate, values, .. } => (predicate, values.clone()),
+        };
+        predicate.iter().cloned().chain(values).collect()
+    }
+}
+
+/// The table's column a statement names: exactly, or else the one column whose name differs
+/// only in case (unquoted names are folded to lower case, Delta columns often are not).
+fn table_column(schema: &Schema, name: &str) -> Result<String> {
+    if schema.field_with_name(name).is_ok() {
+        return Ok(name.to_string());
+    }
+    let folded: Vec<&str> =
+        schema.fields().iter().map(|f| f.name().as_str()).filter(|n| n.eq_ignore_ascii_case(name)).collect();
+    match folded.as_slice() {
+        [one] => Ok(one.to_string()),
+        _ => Err(PersonaError::InvalidArgument(format!(
+            "`{name}` is not a column of the table (its columns: {})",
+            schema.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", ")
+        ))),
+    }
+}
+
+fn resolved(schema: &Schema, assignments: Vec<(String, String)>) -> Result<Vec<(String, String)>> {
+    assignments.into_iter().map(|(c, v)| Ok((table_column(schema, &c)?, v))).collect()
+}
+
+/// Refuses what delta-rs cannot evaluate inside a write: subqueries, parameters, variables.
+fn refuse_in_expressions(sql: &str) -> Result<()> {
+    use datafusion::sql::sqlparser::ast::{Expr as SqlExpr, Value, Visit, Visitor};
+    use datafusion::sql::sqlparser::dialect::GenericDialect;
+    use datafusion::sql::sqlparser::parser::Parser;
+    use std::ops::ControlFlow;
+    struct Refused;
+    impl Visitor for Refused {
+        type Break = &'static str;
+        fn pre_visit_expr(&mut self, e: &SqlExpr) -> ControlFlow<&'static str> {
+            match e {
+                SqlExpr::Subquery(_) | SqlExpr::Exists { .. } | SqlExpr::InSubquery { .. } => ControlFlow::Break("a subquery"),
+                SqlExpr::Value(v) if matches!(v.value, Value::Placeholder(_)) => ControlFlow::Break("a `?` parameter"),
+                _ => ControlFlow::Continue(()),
+            }
+        }
+    }
+    // A source query may hold subqueries (it is planned by persona); expressions may not.
+    let parsed = Parser::new(&GenericDialect {}).try_with_sql(sql).and_then(|mut p| p.parse_expr());
+    let Ok(expr) = parsed else { return Ok(()) };
+    match expr.visit(&mut Refused) {
+        ControlFlow::Break(what) => Err(PersonaError::InvalidArgument(format!(
+            "{what} is not supported inside INSERT / UPDATE / DELETE / MERGE expressions; use MERGE ... USING (SELECT ...) to bring other rows in"
+        ))),
+        ControlFlow::Continue(()) => Ok(()),
+    }
+}
+
+/// `a AS e0, b AS e1, ...`: a select list of expressions that may repeat.
+fn numbered<S: AsRef<str>>(expressions: &[S]) -> String {
+    expressions.iter().enumerate().map(|(i, e)| format!("({}) AS e{i}", e.as_ref())).collect::<Vec<_>>().join(", ")
+}
+
+/// Plans `SELECT values FROM table WHERE predicate` as a client query, so unknown columns and
+/// type errors fail while planning, with the same messages as in a query.
+async fn validate(ctx: &SessionContext, name: &ObjectName, alias: Option<&str>, values: &[&str], predicate: Option<&str>) -> Result<()> {
+    for e in values.iter().copied().chain(predicate) {
+        refuse_in_expressions(e)?;
+    }
+    let select = if values.is_empty() { "1".to_string() } else { numbered(values) };
+    let alias = alias.map(|a| format!(" AS {}", quote(a))).unwrap_or_default();
+    let filter = predicate.map(|p| format!(" WHERE {p}")).unwrap_or_default();
+    crate::query::plan_sql(ctx, &format!("SELECT {select} FROM {name}{alias}{filter}"), Access::Read).await?;
+    Ok(())
 }
 
 async fn table_schema(table: &TableConfig) -> Result<SchemaRef> {
@@ -321,12 +443,19 @@ async fn run(ctx: &SessionContext, write: &Write) -> Result<RecordBatch> {
         }
         Write::Delete { table, predicate } => {
             let opened = writer::open(table).await?;
+            let before = opened.clone();
             let mut builder = opened.delete().with_session_state(write_session()?);
             if let Some(p) = predicate {
                 builder = builder.with_predicate(p.clone());
             }
             let (t, metrics) = builder.await.map_err(|e| PersonaError::delta(&table.name, e))?;
-            (metrics.num_deleted_rows.unwrap_or_default() as u64, version_of(&t))
+            let deleted = match metrics.num_deleted_rows {
+                Some(n) => n as u64,
+                // Whole files removed without reading them (a partition predicate, no
+                // predicate): count the rows they held at the version the delete read.
+                None => rows_matching(before, predicate.as_deref()).await?,
+            };
+            (deleted, version_of(&t))
         }
         Write::Update { table, assignments, predicate } => {
             let opened = writer::open(table).await?;
@@ -355,6 +484,16 @@ async fn run(ctx: &SessionContext, write: &Write) -> Result<RecordBatch> {
         result_schema(),
         vec![Arc::new(Int64Array::from(vec![count as i64])), Arc::new(Int64Array::from(vec![version as i64]))],
     )?)
+}
+
+/// Rows of `table` (as loaded) where `predicate` holds.
+async fn rows_matching(table: DeltaTable, predicate: Option<&str>) -> Result<u64> {
+    let ctx = SessionContext::new_with_state((*write_session()?).clone());
+    ctx.register_table("t", table.table_provider().await?)?;
+    let filter = predicate.map(|p| format!(" WHERE {p}")).unwrap_or_default();
+    let batches = ctx.sql(&format!("SELECT count(*) FROM t{filter}")).await?.collect().await?;
+    let n = batches.first().map(|b| datafusion::arrow::array::AsArray::as_primitive::<datafusion::arrow::datatypes::Int64Type>(b.column(0)).value(0));
+    Ok(n.unwrap_or_default() as u64)
 }
 
 fn version_of(table: &DeltaTable) -> u64 {

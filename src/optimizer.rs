@@ -46,12 +46,17 @@ fn aliased_distinct(expr: &Expr) -> bool {
     }
 }
 
-/// The aggregate function under its aliases (other expressions are returned as they are).
+/// A DISTINCT aggregate without its aliases; any other expression as it is (an alias on, say,
+/// `count(Int64(1)) AS "count(*)"` keeps two such counts apart).
 fn unaliased(expr: Expr) -> Expr {
-    match expr {
-        Expr::Alias(alias) if matches!(alias.expr.as_ref(), Expr::AggregateFunction(_) | Expr::Alias(_)) => unaliased(*alias.expr),
-        other => other,
+    if !aliased_distinct(&expr) {
+        return expr;
     }
+    let mut e = expr;
+    while let Expr::Alias(alias) = e {
+        e = *alias.expr;
+    }
+    e
 }
 
 impl OptimizerRule for UnaliasDistinctAggregates {
@@ -70,8 +75,11 @@ impl OptimizerRule for UnaliasDistinctAggregates {
             return Ok(Transformed::no(LogicalPlan::Aggregate(aggregate)));
         }
         let original = Arc::clone(&aggregate.schema);
-        let Aggregate { input, group_expr, aggr_expr, .. } = aggregate;
-        let bare = Aggregate::try_new(input, group_expr, aggr_expr.into_iter().map(unaliased).collect())?;
+        let bare_exprs: Vec<Expr> = aggregate.aggr_expr.iter().cloned().map(unaliased).collect();
+        // Two aggregates that differ only in their aliases would collide: leave such a plan be.
+        let Ok(bare) = Aggregate::try_new(Arc::clone(&aggregate.input), aggregate.group_expr.clone(), bare_exprs) else {
+            return Ok(Transformed::no(LogicalPlan::Aggregate(aggregate)));
+        };
         // Each output column of the new aggregate, named and qualified as before.
         let names: Vec<Expr> = bare
             .schema

@@ -352,6 +352,15 @@ impl FlightSqlService for PersonaFlightSql {
         // JDBC's executeUpdate and ADBC's execute_update: DML for callers with write access
         // (query::plan_sql decides), answered with the number of rows it changed.
         let access = access(&r, Access::Read)?;
+        // Only statements that change something: a query sent here would be collected whole.
+        let statement = query::parse_one(&self.ctx.state(), &cmd.query)?;
+        let changes = matches!(&statement, datafusion::sql::parser::Statement::Statement(s)
+            if crate::dml::is_dml(s) || matches!(s.as_ref(), datafusion::sql::sqlparser::ast::Statement::Call(_)));
+        if !changes {
+            return Err(Status::invalid_argument(
+                "an update command takes INSERT, UPDATE, DELETE, MERGE or CALL; send queries as statement queries",
+            ));
+        }
         let handle = Handle::new(cmd.query);
         let plan = self.plan(&handle, access).await?;
         let batches = self.ctx.execute_logical_plan(plan).await.map_err(PersonaError::from)?.collect().await.map_err(PersonaError::from)?;
@@ -359,7 +368,7 @@ impl FlightSqlService for PersonaFlightSql {
     }
 
     async fn do_put_statement_ingest(&self, cmd: CommandStatementIngest, r: Request<PeekableFlightDataStream>) -> Result<i64, Status> {
-        access(&r, Access::Write).map_err(|_| needs_write("bulk ingest"))?;
+        access(&r, Access::Write).map_err(|s| if s.code() == tonic::Code::PermissionDenied { needs_write("bulk ingest") } else { s })?;
         let id = ingest_id(&r);
         Ok(ingest::statement_ingest(&self.ctx, cmd, id, r.into_inner()).await?)
     }
@@ -387,7 +396,7 @@ impl FlightSqlService for PersonaFlightSql {
                 message.type_url
             )));
         };
-        access(&request, Access::Write).map_err(|_| needs_write("DoPut"))?;
+        access(&request, Access::Write).map_err(|s| if s.code() == tonic::Code::PermissionDenied { needs_write("DoPut") } else { s })?;
         let id = ingest_id(&request);
         let done = ingest::path_put(&self.ctx, &descriptor.path, id, request.into_inner()).await?;
         let summary = serde_json::json!({

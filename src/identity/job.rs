@@ -77,6 +77,14 @@ pub async fn run(ctx: &SessionContext, data_dir: &Path, settings: &Settings) -> 
             return Err(PersonaError::InvalidArgument(format!("public.profiles has no `{required}` column")));
         }
     }
+    // A fixed row order: the table's files come back in no particular order, and the sample
+    // of random pairs u is estimated from (and the cluster-size guard) depend on row positions.
+    // Without it, re-running on unchanged input could move a borderline pair across the
+    // threshold and change ids.
+    let profiles = profiles.sort(vec![
+        datafusion::prelude::col("source").sort(true, true),
+        datafusion::prelude::col("source_customer_id").sort(true, true),
+    ])?;
     let batches = profiles.clone().collect().await?;
     let loaded = profiles::load(profiles, settings, Some("source"), &["source", "source_customer_id"]).await?;
     let keys: Vec<Key> = (0..loaded.len)

@@ -153,7 +153,7 @@ pub fn check(table: &Schema, input: &Schema, allow_new_columns: bool, what: &str
             Err(_) if allow_new_columns => {}
             Err(_) => {
                 return Err(PersonaError::SchemaMismatch(format!(
-                    "{what}: column `{}` ({}) is not in the table (its columns: {}); pass --allow-new-columns to add it",
+                    "{what}: column `{}` ({}) is not in the table (its columns: {}); `persona load --allow-new-columns` adds new columns",
                     field.name(),
                     field.data_type(),
                     table.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", ")

@@ -8,16 +8,26 @@
 //! Concurrent writers: appends are committed with delta-rs's conflict retry, and blind appends
 //! never conflict, so several clients can stream into one table at once.
 //!
-//! Retries after a lost acknowledgement: every micro-batch is committed with a Delta
-//! application transaction id, and a micro-batch whose id the table already holds is skipped.
-//! The id is the client's `persona.ingest_id` option (or `x-persona-ingest-id` header) plus the
-//! micro-batch's position in the stream when the client gives one; otherwise it is a SHA-256 of
-//! the micro-batch's content, so re-sending the same rows the same way adds nothing.
+//! Retries after a lost acknowledgement: a stream has a Delta application transaction id, and
+//! each micro-batch commits, with its rows, how many rows of the stream are now in the table
+//! (the txn version), the way Spark's streaming sink does. A stream sent again under the same id
+//! skips as many leading rows as the table already holds for it, however the client batches
+//! them, and commits the rest. The id is the client's `x-persona-ingest-id` header (or
+//! `persona.ingest_id` ingest option); a stream without one is known by a SHA-256 of its first
+//! micro-batch, so sending the very same rows again adds nothing — name streams to append
+//! identical rows on purpose, and use a new name for each new stream.
+//!
+//! Micro-batches are cut at exactly `batch_rows` rows (client batches are sliced), so a retry
+//! forms the same first micro-batch whatever its batch sizes; rows are conformed to the table's
+//! columns (new tables store what Delta can: no unsigned or view types).
 
 use std::time::Duration;
 
-use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::datatypes::SchemaRef;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, RecordBatch, new_null_array};
+use datafusion::arrow::compute::{cast, concat_batches};
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::arrow::ipc::writer::StreamWriter;
 use datafusion::physical_plan::memory::MemoryStream;
 use deltalake::DeltaTable;
@@ -78,8 +88,7 @@ pub struct Ingested {
     /// Rows committed by this call.
     pub rows: u64,
     pub commits: u64,
-    /// Micro-batches an earlier attempt had already committed, and their rows.
-    pub skipped: u64,
+    /// Rows an earlier attempt of the same stream had already committed.
     pub skipped_rows: u64,
     /// The table's version after the last commit.
     pub version: Option<u64>,
@@ -100,26 +109,48 @@ where
             )));
         }
         (None, _, IfMissing::Fail) => {
-            return Err(PersonaError::TableNotFound(format!(
-                "{}; ingest in create mode to create it",
-                request.display
-            )));
+            return Err(PersonaError::TableNotFound(format!("{}; ingest in create mode to create it", request.display)));
         }
         _ => {}
     }
-    if let Some(existing) = &existing {
-        columns::check(existing, &schema, false, &format!("ingest into {}", request.display))?;
+    let what = format!("ingest into {}", request.display);
+    let replacing = request.if_exists == IfExists::Replace;
+    // Replace states the table's new schema; otherwise rows must fit the table's.
+    let target: SchemaRef = match &existing {
+        Some(existing) if !replacing => {
+            columns::check(existing, &schema, false, &what)?;
+            existing.clone()
+        }
+        _ => Arc::new(columns::delta_schema(&schema)),
+    };
+    let conformed = {
+        let target = target.clone();
+        batches.map(move |b| b.and_then(|b| conform(&b, &target)))
+    };
+    if replacing {
+        return replace(table, request, target, conformed).await;
     }
-    if existing.is_some() && request.if_exists == IfExists::Replace {
-        return replace(table, request, schema, batches).await;
-    }
-    append(table, request, settings, schema, batches).await
+    append(table, request, settings, target, Box::pin(conformed)).await
 }
 
-/// The whole stream as one overwrite commit.
+/// The batch in the table's columns and types: by name, cast, absent columns NULL.
+fn conform(batch: &RecordBatch, target: &SchemaRef) -> Result<RecordBatch> {
+    let columns: Vec<ArrayRef> = target
+        .fields()
+        .iter()
+        .map(|f| match batch.column_by_name(f.name()) {
+            Some(c) if c.data_type() == f.data_type() => Ok(c.clone()),
+            Some(c) => Ok(cast(c, f.data_type())?),
+            None => Ok(new_null_array(f.data_type(), batch.num_rows())),
+        })
+        .collect::<Result<_>>()?;
+    Ok(RecordBatch::try_new(target.clone(), columns)?)
+}
+
+/// The whole stream as one overwrite commit (creating the table when it is missing).
 async fn replace<S>(table: DeltaTable, request: &IngestRequest, schema: SchemaRef, batches: S) -> Result<Ingested>
 where
-    S: Stream<Item = Result<RecordBatch>> + Send + Unpin + 'static,
+    S: Stream<Item = Result<RecordBatch>> + Send + 'static,
 {
     let stream = datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
         schema.clone(),
@@ -129,13 +160,23 @@ where
         table: request.table.clone(),
         mode: Mode::Overwrite,
         partition_by: Vec::new(),
-        allow_new_columns: false,
+        // ADBC's replace means "drop and create": the new rows' columns become the table's.
+        allow_new_columns: true,
         app_ids: Vec::new(),
         metadata: serde_json::json!({"operation": "flight ingest", "mode": "replace"}),
         retries: 0,
     };
     let written = writer::write(table, schema, Box::pin(stream), &write).await?;
-    Ok(Ingested { rows: written.rows_inserted, commits: 1, skipped: 0, skipped_rows: 0, version: Some(written.version) })
+    Ok(Ingested { rows: written.rows_inserted, commits: 1, skipped_rows: 0, version: Some(written.version) })
+}
+
+/// Where a stream stands: its id and how many of its rows the table holds.
+struct Progress {
+    app_id: Option<String>,
+    /// Rows of the stream committed by any attempt (the txn version).
+    committed: u64,
+    /// Rows of the stream cut into micro-batches so far.
+    offset: u64,
 }
 
 async fn append<S>(mut table: DeltaTable, request: &IngestRequest, settings: &IngestConfig, schema: SchemaRef, mut batches: S) -> Result<Ingested>
@@ -145,9 +186,12 @@ where
     let latency = Duration::from_millis(settings.batch_latency_ms);
     let limit = settings.batch_rows.max(1);
     let mut done = Ingested::default();
+    let mut progress = Progress { app_id: request.ingest_id.as_ref().map(|id| format!("persona-ingest:{id}")), committed: 0, offset: 0 };
+    if let Some(id) = &progress.app_id {
+        progress.committed = committed_rows(&table, id).await?;
+    }
     let mut pending: Vec<RecordBatch> = Vec::new();
     let mut pending_rows = 0usize;
-    let mut index = 0u64;
     loop {
         // Wait for the next batch; with rows waiting, only as long as the latency allows.
         let next = if pending.is_empty() {
@@ -156,101 +200,115 @@ where
             match tokio::time::timeout(latency, batches.next()).await {
                 Ok(next) => next,
                 Err(_) => {
-                    table = commit(table, request, &schema, std::mem::take(&mut pending), index, &mut done).await?;
+                    table = commit(table, request, &schema, std::mem::take(&mut pending), &mut progress, &mut done).await?;
                     pending_rows = 0;
-                    index += 1;
                     continue;
                 }
             }
         };
-        match next {
-            Some(batch) => {
-                let batch = batch?;
-                if batch.num_rows() == 0 {
-                    continue;
-                }
-                pending_rows += batch.num_rows();
-                pending.push(batch);
-                if pending_rows >= limit {
-                    table = commit(table, request, &schema, std::mem::take(&mut pending), index, &mut done).await?;
-                    pending_rows = 0;
-                    index += 1;
-                }
-            }
-            None => break,
+        let Some(batch) = next else { break };
+        let mut batch = batch?;
+        // Cut at exactly `limit` rows, so micro-batches do not depend on the client's batches.
+        while pending_rows + batch.num_rows() >= limit {
+            let take = limit - pending_rows;
+            pending.push(batch.slice(0, take));
+            batch = batch.slice(take, batch.num_rows() - take);
+            table = commit(table, request, &schema, std::mem::take(&mut pending), &mut progress, &mut done).await?;
+            pending_rows = 0;
+        }
+        if batch.num_rows() > 0 {
+            pending_rows += batch.num_rows();
+            pending.push(batch);
         }
     }
     // A stream with no rows still creates the table it names (with the stream's schema).
     if !pending.is_empty() || table.version().is_none() {
-        commit(table, request, &schema, pending, index, &mut done).await?;
+        commit(table, request, &schema, pending, &mut progress, &mut done).await?;
     }
     Ok(done)
 }
 
-/// Commits one micro-batch unless the table already holds it; returns the table to go on with.
+/// Commits one micro-batch, less the rows an earlier attempt committed; returns the table to
+/// go on with.
 async fn commit(
     table: DeltaTable,
     request: &IngestRequest,
     schema: &SchemaRef,
     batches: Vec<RecordBatch>,
-    index: u64,
+    progress: &mut Progress,
     done: &mut Ingested,
 ) -> Result<DeltaTable> {
-    let app_id = match &request.ingest_id {
-        Some(id) => format!("persona-ingest:{id}:{index}"),
-        None => format!("persona-ingest:{}", fingerprint(schema, &batches)?),
+    let batch = concat_batches(schema, &batches)?;
+    let rows = batch.num_rows() as u64;
+    let app_id = match &progress.app_id {
+        Some(id) => id.clone(),
+        None => {
+            // An unnamed stream is known by its first micro-batch.
+            let id = format!("persona-ingest:{}", fingerprint(schema, &batch)?);
+            progress.committed = committed_rows(&table, &id).await?;
+            progress.app_id = Some(id.clone());
+            id
+        }
     };
-    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-    if already_committed(&table, &app_id).await? {
-        done.skipped += 1;
-        done.skipped_rows += rows as u64;
+    let start = progress.offset;
+    progress.offset += rows;
+    let already = progress.committed.saturating_sub(start).min(rows);
+    done.skipped_rows += already;
+    if already == rows && (rows > 0 || table.version().is_some()) {
         return Ok(table);
     }
+    let fresh = batch.slice(already as usize, (rows - already) as usize);
+    let creating = table.version().is_none();
     let write = WriteRequest {
         table: request.table.clone(),
         mode: Mode::Append,
         partition_by: Vec::new(),
         allow_new_columns: false,
-        app_ids: vec![app_id],
-        metadata: serde_json::json!({"operation": "flight ingest", "rows": rows}),
-        retries: APPEND_RETRIES,
+        app_ids: Vec::new(),
+        metadata: serde_json::json!({"operation": "flight ingest", "rows": fresh.num_rows()}),
+        // Creating a table must not be retried blindly: delta-rs would commit this writer's
+        // table metadata over the one that won.
+        retries: if creating { 0 } else { APPEND_RETRIES },
     };
-    let creating = table.version().is_none();
-    let stream = MemoryStream::try_new(batches.clone(), schema.clone(), None)?;
-    let written = match writer::write(table, schema.clone(), Box::pin(stream), &write).await {
-        // Two clients creating the same new table at once: the one that lost finds it made
-        // and appends to it, after the same checks as any append.
+    let txn = (app_id, progress.offset);
+    let written = match write_with_txn(table, schema, fresh.clone(), &write, &txn).await {
+        // Two clients creating the same new table: the one that lost appends to the winner's
+        // table, after the same checks as any append.
         Err(PersonaError::Conflict(_)) if creating => {
             let table = writer::open(&request.table).await?;
             if let Some(existing) = writer::schema_of(&table) {
                 columns::check(&existing, schema, false, &format!("ingest into {}", request.display))?;
             }
-            let stream = MemoryStream::try_new(batches, schema.clone(), None)?;
-            writer::write(table, schema.clone(), Box::pin(stream), &write).await?
+            let write = WriteRequest { retries: APPEND_RETRIES, ..write };
+            write_with_txn(table, schema, fresh.clone(), &write, &txn).await?
         }
         other => other?,
     };
-    record(done, &written, rows);
+    progress.committed = progress.offset;
+    done.rows += fresh.num_rows() as u64;
+    done.commits += 1;
+    done.version = Some(written.version);
     writer::open(&request.table).await
 }
 
-fn record(done: &mut Ingested, written: &writer::Written, rows: usize) {
-    done.rows += rows as u64;
-    done.commits += 1;
-    done.version = Some(written.version);
+async fn write_with_txn(table: DeltaTable, schema: &SchemaRef, batch: RecordBatch, write: &WriteRequest, txn: &(String, u64)) -> Result<writer::Written> {
+    let stream = MemoryStream::try_new(vec![batch], schema.clone(), None)?;
+    let write = WriteRequest { app_ids: Vec::new(), ..write.clone() };
+    writer::write_with_transaction(table, schema.clone(), Box::pin(stream), &write, Some((&txn.0, txn.1))).await
 }
 
-async fn already_committed(table: &DeltaTable, app_id: &str) -> Result<bool> {
-    let Ok(state) = table.snapshot() else { return Ok(false) };
+/// Rows of the stream `app_id` the table holds: the txn version its last commit recorded.
+async fn committed_rows(table: &DeltaTable, app_id: &str) -> Result<u64> {
+    let Ok(state) = table.snapshot() else { return Ok(0) };
     let version = state
         .transaction_version(table.log_store().as_ref(), app_id)
         .await
         .map_err(|e| PersonaError::delta("transactions", e))?;
-    Ok(version.is_some())
+    Ok(version.map_or(0, |v| v.max(0) as u64))
 }
 
-/// SHA-256 of the batches in Arrow IPC form: the same rows sent the same way hash the same.
-fn fingerprint(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<String> {
+/// SHA-256 of a batch in Arrow IPC form: the same rows in the same types hash the same.
+fn fingerprint(schema: &Schema, batch: &RecordBatch) -> Result<String> {
     struct Hashing(Sha256);
     impl std::io::Write for Hashing {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -262,9 +320,7 @@ fn fingerprint(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<String> {
         }
     }
     let mut writer = StreamWriter::try_new(Hashing(Sha256::new()), schema)?;
-    for b in batches {
-        writer.write(b)?;
-    }
+    writer.write(batch)?;
     writer.finish()?;
     let Hashing(hasher) = writer.into_inner()?;
     Ok(hex::encode(hasher.finalize()))

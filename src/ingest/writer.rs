@@ -101,6 +101,18 @@ pub async fn write(
     input: SendableRecordBatchStream,
     request: &WriteRequest,
 ) -> Result<Written> {
+    write_with_transaction(table, schema, input, request, None).await
+}
+
+/// Like [`write`], also committing the application transaction `(app id, version)` whose
+/// version the caller chooses (a streaming writer's row offset, say).
+pub async fn write_with_transaction(
+    table: DeltaTable,
+    schema: SchemaRef,
+    input: SendableRecordBatchStream,
+    request: &WriteRequest,
+    txn: Option<(&str, u64)>,
+) -> Result<Written> {
     let name = request.table.name.clone();
     let delta_err = |e| PersonaError::delta(&name, e);
     let existing = schema_of(&table);
@@ -111,7 +123,12 @@ pub async fn write(
     let landing = read_version.map_or(0, |v| v + 1);
     let commit = CommitProperties::default()
         .with_application_transactions(
-            request.app_ids.iter().map(|id| Transaction::new(id, landing as i64)).collect(),
+            request
+                .app_ids
+                .iter()
+                .map(|id| Transaction::new(id, landing as i64))
+                .chain(txn.map(|(id, version)| Transaction::new(id, version as i64)))
+                .collect(),
         )
         .with_metadata([("persona".to_string(), request.metadata.clone())])
         .with_max_retries(request.retries);
@@ -176,7 +193,9 @@ pub async fn write(
                 .with_table_name(&name)
                 .with_commit_properties(commit);
             if request.allow_new_columns && exists {
-                builder = builder.with_schema_mode(SchemaMode::Merge);
+                // An overwrite that may change columns states the table's new schema (Flight
+                // SQL ingest in replace mode); an append or a load only adds columns.
+                builder = builder.with_schema_mode(if request.mode == Mode::Overwrite { SchemaMode::Overwrite } else { SchemaMode::Merge });
             }
             if !exists {
                 builder = builder
@@ -199,14 +218,28 @@ pub async fn write(
 }
 
 /// Explains the one commit failure a caller can act on: another writer was first.
-fn commit_error(name: &str, e: deltalake::DeltaTableError) -> PersonaError {
-    let text = e.to_string();
-    if text.contains("max_retries") || text.contains("VersionAlreadyExists") || text.contains("already exists") && text.contains("version") {
+pub fn commit_error(name: &str, e: deltalake::DeltaTableError) -> PersonaError {
+    if is_conflict(&e) {
         return PersonaError::Conflict(format!(
-            "table {name}: another writer committed a new version while this write ran; nothing was written, run it again ({text})"
+            "table {name}: another writer committed a new version while this write ran; nothing was written, run it again ({e})"
         ));
     }
     PersonaError::delta(name, e)
+}
+
+/// True when a commit lost a race with another writer (and wrote nothing).
+pub fn is_conflict(e: &deltalake::DeltaTableError) -> bool {
+    use deltalake::DeltaTableError;
+    use deltalake::kernel::transaction::TransactionError;
+    matches!(
+        e,
+        DeltaTableError::VersionAlreadyExists(_)
+            | DeltaTableError::Transaction {
+                source: TransactionError::VersionAlreadyExists(_)
+                    | TransactionError::CommitConflict(_)
+                    | TransactionError::MaxCommitAttempts(_)
+            }
+    )
 }
 
 /// The numeric `operationMetrics` of the table's newest commit.

@@ -116,10 +116,21 @@ impl TestServer {
 
     /// The gRPC status GetFlightInfo answers for a statement (the raw client keeps the code).
     pub async fn status_of(&self, sql: &str) -> tonic::Status {
-        let mut client = self.client().await;
+        Self::status_with(&mut self.client().await, sql).await
+    }
+
+    /// Like [`status_of`](Self::status_of), for a user authenticated by Handshake.
+    pub async fn status_of_as(&self, sql: &str, (user, password): (&str, &str)) -> tonic::Status {
+        Self::status_with(&mut self.client_as(user, password).await, sql).await
+    }
+
+    async fn status_with(client: &mut FlightSqlServiceClient<Channel>, sql: &str) -> tonic::Status {
         let cmd = CommandStatementQuery { query: sql.to_string(), transaction_id: None };
-        let descriptor = FlightDescriptor::new_cmd(cmd.as_any().encode_to_vec());
-        match client.inner_mut().get_flight_info(descriptor).await {
+        let mut request = tonic::Request::new(FlightDescriptor::new_cmd(cmd.as_any().encode_to_vec()));
+        if let Some(token) = client.token() {
+            request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+        }
+        match client.inner_mut().get_flight_info(request).await {
             Ok(_) => panic!("expected `{sql}` to fail"),
             Err(status) => status,
         }

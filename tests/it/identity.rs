@@ -192,7 +192,8 @@ async fn declared_rules_and_resolve_from_the_server() {
     let pair = row_strings(&pairs);
     assert_eq!(pair.len(), 1, "{pair:?}");
     let fields: Vec<&str> = pair[0].split('|').collect();
-    assert_eq!(fields[..3], ["w1", "l1", "surname"]);
+    // Profiles are read in (source, id) order, so the loyalty profile is the pair's first side.
+    assert_eq!(fields[..3], ["l1", "w1", "surname"]);
     assert!((fields[3].parse::<f64>().unwrap() - 180.0 / 181.0).abs() < 1e-9, "{pair:?}");
 
     // A declared rule the profiles cannot answer is an error naming it.
@@ -205,4 +206,39 @@ async fn declared_rules_and_resolve_from_the_server() {
     let err = job::run(&ctx, &bad.data_dir, &bad.identity).await.unwrap_err().to_string();
     assert!(err.contains("identity rule `dob`"), "{err}");
     assert_eq!(server.status_of("CALL persona.nope()").await.code(), tonic::Code::NotFound);
+}
+
+#[tokio::test]
+async fn the_order_rows_arrive_in_changes_no_id() {
+    // The embedded profiles, written once in their order and then rewritten reversed (same
+    // rows, another file layout): a resolution must not depend on the order it reads them.
+    let ctx = session(embedded_tables(), &[]).await;
+    let mut rows: Vec<RecordBatch> = ctx.sql("SELECT * FROM profiles").await.unwrap().collect().await.unwrap();
+    let lake = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let dir = lake.path().join("profiles");
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = location_url(&dir.to_string_lossy(), std::path::Path::new("")).unwrap();
+    let table = TableConfig { name: "profiles".into(), url: url.clone(), storage_options: Default::default() };
+    DeltaTable::try_from_url(url.clone()).await.unwrap().write(rows.clone()).await.unwrap();
+    let first = job::run(&session(std::slice::from_ref(&table), &[]).await, data.path(), &Settings::default()).await.unwrap();
+
+    rows.reverse();
+    let reversed: Vec<RecordBatch> = rows
+        .iter()
+        .map(|b| {
+            let idx = datafusion::arrow::array::UInt32Array::from_iter_values((0..b.num_rows() as u32).rev());
+            datafusion::arrow::compute::take_record_batch(b, &idx).unwrap()
+        })
+        .collect();
+    DeltaTable::try_from_url(url)
+        .await
+        .unwrap()
+        .write(reversed)
+        .with_save_mode(deltalake::protocol::SaveMode::Overwrite)
+        .await
+        .unwrap();
+    let second = job::run(&session(std::slice::from_ref(&table), &[]).await, data.path(), &Settings::default()).await.unwrap();
+    assert_eq!((second.links, second.master_ids), (first.links, first.master_ids));
+    assert_eq!((second.new_ids, second.aliases), (0, 0));
 }

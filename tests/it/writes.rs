@@ -139,26 +139,63 @@ async fn bulk_ingest_commits_micro_batches_and_a_retried_stream_adds_nothing() {
     let (_dir, server) = lake(5).await;
     let mut w = server.client_as(WRITER.0, WRITER.1).await;
     let create = || ingest_cmd("clicks", TableNotExistOption::Create, TableExistsOption::Append);
-    // 10 batches of 2 rows; a micro-batch closes once 5 rows wait: 6 + 6 + 6 + 2 rows.
+    // 10 batches of 2 rows, cut into micro-batches of exactly 5 rows: 4 commits.
     let n = w.execute_ingest(create(), as_stream(clicks(0, 10, 2))).await.unwrap();
     assert_eq!(n, 20);
     assert_eq!(scalar(&server.query("SELECT count(*) FROM clicks").await), "20");
-    assert_eq!(scalar(&server.query("SELECT count(*) FROM clicks VERSION AS OF 0").await), "6");
+    assert_eq!(scalar(&server.query("SELECT count(*) FROM clicks VERSION AS OF 0").await), "5");
     assert_eq!(scalar(&server.query("SELECT count(*) FROM clicks VERSION AS OF 3").await), "20");
 
-    // The acknowledgement was lost and the client sends the same stream again: no new rows,
-    // no new version.
-    assert_eq!(w.execute_ingest(create(), as_stream(clicks(0, 10, 2))).await.unwrap(), 20);
+    // The acknowledgement was lost and the client sends the same rows again, batched
+    // differently: no new rows, no new version.
+    assert_eq!(w.execute_ingest(create(), as_stream(clicks(0, 4, 5))).await.unwrap(), 20);
     assert_eq!(rows(&server, "SELECT count(*), count(DISTINCT click_id) FROM clicks").await, ["20|20"]);
     let err = server.status_of("SELECT * FROM clicks VERSION AS OF 4").await;
     assert_eq!(err.code(), Code::NotFound, "{err:?}");
+}
 
-    // A stream named by the client is recognised by its name and position, however its rows
-    // are batched; new rows under a new name are added.
+#[tokio::test]
+async fn a_named_stream_resumes_where_its_earlier_attempt_stopped() {
+    let (_dir, server) = lake(4).await;
+    let mut w = server.client_as(WRITER.0, WRITER.1).await;
+    let create = || ingest_cmd("clicks", TableNotExistOption::Create, TableExistsOption::Append);
     w.set_header("x-persona-ingest-id", "import-7");
-    assert_eq!(w.execute_ingest(create(), as_stream(clicks(100, 1, 3))).await.unwrap(), 3);
-    assert_eq!(w.execute_ingest(create(), as_stream(clicks(100, 1, 3))).await.unwrap(), 3);
-    assert_eq!(scalar(&server.query("SELECT count(*) FROM clicks").await), "23");
+    // The first attempt got 6 of the stream's 12 rows through (micro-batches of 4 + the
+    // rest at the end of what arrived) before it broke off.
+    assert_eq!(w.execute_ingest(create(), as_stream(clicks(0, 3, 2))).await.unwrap(), 6);
+    // The retry sends the whole stream in other batch sizes: only rows 6..12 are new.
+    assert_eq!(w.execute_ingest(create(), as_stream(clicks(0, 4, 3))).await.unwrap(), 12);
+    assert_eq!(rows(&server, "SELECT count(*), count(DISTINCT click_id), max(click_id) FROM clicks").await, ["12|12|11"]);
+    // Once all of it is in, sending it again adds nothing.
+    assert_eq!(w.execute_ingest(create(), as_stream(clicks(0, 1, 12))).await.unwrap(), 12);
+    assert_eq!(scalar(&server.query("SELECT count(*) FROM clicks").await), "12");
+    // Identical rows under another name are a new stream, appended on purpose.
+    w.set_header("x-persona-ingest-id", "import-8");
+    assert_eq!(w.execute_ingest(create(), as_stream(clicks(0, 1, 12))).await.unwrap(), 12);
+    assert_eq!(rows(&server, "SELECT count(*), count(DISTINCT click_id) FROM clicks").await, ["24|12"]);
+}
+
+#[tokio::test]
+async fn clients_creating_one_new_table_at_once_all_land() {
+    let (_dir, server) = lake(1000).await;
+    let mut tasks = Vec::new();
+    for writer in 0..3i64 {
+        let mut client = server.client_as(WRITER.0, WRITER.1).await;
+        let cmd = ingest_cmd("fresh", TableNotExistOption::Create, TableExistsOption::Append);
+        tasks.push(tokio::spawn(async move { client.execute_ingest(cmd, as_stream(clicks(100 * writer, 2, 5))).await }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap().unwrap(), 10);
+    }
+    assert_eq!(rows(&server, "SELECT count(*), count(DISTINCT click_id) FROM fresh").await, ["30|30"]);
+    // Unsigned integers are stored as Delta longs, so every later batch fits the table.
+    let unsigned = Arc::new(Schema::new(vec![Field::new("n", DataType::UInt32, true)]));
+    let batch = |v: Vec<u32>| RecordBatch::try_new(unsigned.clone(), vec![Arc::new(datafusion::arrow::array::UInt32Array::from(v))]).unwrap();
+    let mut w = server.client_as(WRITER.0, WRITER.1).await;
+    let cmd = ingest_cmd("counters", TableNotExistOption::Create, TableExistsOption::Append);
+    w.execute_ingest(cmd.clone(), as_stream(vec![batch(vec![1, 2]), batch(vec![u32::MAX])])).await.unwrap();
+    w.execute_ingest(cmd, as_stream(vec![batch(vec![3])])).await.unwrap();
+    assert_eq!(rows(&server, "SELECT count(*), max(n), arrow_typeof(max(n)) FROM counters").await, ["4|4294967295|Int64"]);
 }
 
 #[tokio::test]
@@ -272,4 +309,37 @@ async fn a_pause_in_the_stream_commits_what_waits() {
     assert_eq!(w.execute_ingest(ingest_cmd("clicks", TableNotExistOption::Create, TableExistsOption::Append), paced).await.unwrap(), 6);
     assert_eq!(scalar(&server.query("SELECT count(*) FROM clicks VERSION AS OF 0").await), "3");
     assert_eq!(scalar(&server.query("SELECT count(*) FROM clicks VERSION AS OF 1").await), "6");
+}
+
+#[tokio::test]
+async fn dml_mistakes_fail_while_planning_and_write_nothing() {
+    let (_dir, server) = lake(1000).await;
+    let mut w = server.client_as(WRITER.0, WRITER.1).await;
+    let refused = |sql: &'static str| {
+        let server = &server;
+        async move {
+            let status = server.status_of_as(sql, WRITER).await;
+            assert_eq!(status.code(), Code::InvalidArgument, "{sql}: {status:?}");
+            status.message().to_string()
+        }
+    };
+    // A misspelt column to set, to filter on, or to insert into.
+    assert!(refused("UPDATE orders SET amout = 0").await.contains("`amout` is not a column"));
+    assert!(refused("DELETE FROM orders WHERE nocol = 1").await.contains("nocol"));
+    assert!(refused("UPDATE orders SET amount = 'abc' || nocol").await.contains("nocol"));
+    let merge_typo = "MERGE INTO orders t USING (SELECT 1 AS order_id) s ON t.order_id = s.order_id \
+                      WHEN NOT MATCHED THEN INSERT (order_idd) VALUES (s.order_id)";
+    assert!(refused(merge_typo).await.contains("order_idd"));
+    // What delta-rs cannot evaluate inside a write, and what would change INSERT's meaning.
+    assert!(refused("DELETE FROM orders WHERE customer_id IN (SELECT customer_id FROM orders)").await.contains("subquery"));
+    assert!(refused("INSERT OR REPLACE INTO orders VALUES (1, 'c1', 1.0)").await.contains("not supported"));
+    // A query is not an update command.
+    let err = w.execute_update("SELECT * FROM orders".into(), None).await.unwrap_err().to_string();
+    assert!(err.contains("update command takes"), "{err}");
+    // Nothing was written: the table is still at its first version.
+    assert_eq!(scalar(&server.query("SELECT count(*) FROM orders").await), "3");
+    assert_eq!(server.status_of("SELECT * FROM orders VERSION AS OF 1").await.code(), Code::NotFound);
+    // A mixed-case column is found by its name in any case; a whole-table DELETE counts its rows.
+    assert_eq!(row_strings(&query_with(&mut w, "UPDATE orders SET AMOUNT = 1 WHERE order_id = 1").await), ["1|1"]);
+    assert_eq!(w.execute_update("DELETE FROM orders".into(), None).await.unwrap(), 3);
 }
