@@ -151,10 +151,13 @@ impl Default for Authenticator {
     }
 }
 
-impl Authenticator {
-    pub fn new(config: &AccessConfig) -> Result<Self> {
-        let mut users: Vec<User> = Vec::new();
-        for u in &config.users {
+impl AccessConfig {
+    /// Checks the declarations themselves: usable and distinct names, one way to give each
+    /// secret, at least one secret per user. Environment variables are not read here: only a
+    /// server needs the secrets (see [`Authenticator::new`]), so every other command runs with
+    /// them unset.
+    pub fn validate(&self) -> Result<()> {
+        for (i, u) in self.users.iter().enumerate() {
             let at = |what: &str| PersonaError::Config(format!("access.users `{}`: {what}", u.name));
             if u.name.is_empty() || u.name.contains(['.', ':']) {
                 return Err(PersonaError::Config(format!(
@@ -162,14 +165,29 @@ impl Authenticator {
                     u.name
                 )));
             }
-            if users.iter().any(|o| o.name == u.name) {
+            if self.users[..i].iter().any(|o| o.name == u.name) {
                 return Err(at("declared twice"));
             }
-            let password = secret(&u.password, &u.password_env).map_err(|e| at(&e))?;
-            let token = secret(&u.token, &u.token_env).map_err(|e| at(&e))?;
-            if password.is_none() && token.is_none() {
+            check_secret(&u.password, &u.password_env).map_err(|e| at(&e))?;
+            check_secret(&u.token, &u.token_env).map_err(|e| at(&e))?;
+            if u.password.is_none() && u.password_env.is_none() && u.token.is_none() && u.token_env.is_none() {
                 return Err(at("give a password, password_env, token or token_env"));
             }
+        }
+        Ok(())
+    }
+}
+
+impl Authenticator {
+    /// The authenticator a server uses: the declarations checked, and secrets given through
+    /// environment variables read now (an unset one is an error naming it).
+    pub fn new(config: &AccessConfig) -> Result<Self> {
+        config.validate()?;
+        let mut users: Vec<User> = Vec::new();
+        for u in &config.users {
+            let at = |what: &str| PersonaError::Config(format!("access.users `{}`: {what}", u.name));
+            let password = secret(&u.password, &u.password_env).map_err(|e| at(&e))?;
+            let token = secret(&u.token, &u.token_env).map_err(|e| at(&e))?;
             users.push(User { name: u.name.clone(), password: password.map(digest), token: token.map(digest), access: u.access });
         }
         Ok(Self { anonymous: config.anonymous, users, key: random_key() })
@@ -240,6 +258,16 @@ impl Authenticator {
         let mut mac = hmac::Hmac::<Sha256>::new_from_slice(&self.key).expect("any key length works");
         mac.update(user.as_bytes());
         mac.finalize().into_bytes().to_vec()
+    }
+}
+
+/// A secret declared at most one way, and not empty when inline.
+fn check_secret(inline: &Option<String>, env: &Option<String>) -> std::result::Result<(), String> {
+    match (inline, env) {
+        (Some(_), Some(_)) => Err("give the secret inline or through an environment variable, not both".into()),
+        (Some(s), None) if s.is_empty() => Err("the secret is empty".into()),
+        (None, Some(var)) if var.is_empty() => Err("the environment variable name is empty".into()),
+        _ => Ok(()),
     }
 }
 
@@ -336,6 +364,14 @@ mod tests {
             toml::from_str("[[users]]\nname = \"x\"\npassword_env = \"PERSONA_TEST_UNSET_VARIABLE\"\naccess = \"read\"").unwrap();
         let err = Authenticator::new(&cfg).unwrap_err().to_string();
         assert!(err.contains("PERSONA_TEST_UNSET_VARIABLE is not set"), "{err}");
+        // Only a server reads the variable: the declaration itself is fine.
+        cfg.validate().unwrap();
+        let cfg: AccessConfig =
+            toml::from_str("[[users]]\nname = \"x\"\npassword = \"a\"\npassword_env = \"B\"\naccess = \"read\"").unwrap();
+        assert!(cfg.validate().unwrap_err().to_string().contains("not both"));
+        let cfg: AccessConfig =
+            toml::from_str("[[users]]\nname = \"x\"\ntoken = \"t\"\naccess = \"read\"\n[[users]]\nname = \"x\"\ntoken = \"u\"\naccess = \"read\"").unwrap();
+        assert!(cfg.validate().unwrap_err().to_string().contains("access.users `x`: declared twice"));
         let err = toml::from_str::<AccessConfig>("anonymous = \"admin\"").unwrap_err().to_string();
         assert!(err.contains("unknown variant `admin`"), "{err}");
     }

@@ -20,6 +20,24 @@ use crate::runs::checks::Status;
 use crate::runs::{Trigger, report, schedule, segments};
 use crate::server;
 
+/// `println!` that tolerates a reader which stopped reading (`persona sql ... | head`): the rest
+/// of the output is dropped, and the command finishes its work and exits with its own code.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        write_out(format_args!($($arg)*))?
+    };
+}
+
+/// One line on stdout; a closed pipe is not an error (see `out!`), other write errors are.
+fn write_out(args: std::fmt::Arguments) -> Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_fmt(args).and_then(|()| stdout.write_all(b"\n")).and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.map_err(PersonaError::Io),
+    }
+}
+
 #[derive(Debug, Parser)]
 #[command(name = "persona", version, about = "Serves a Delta Lake lakehouse of customer data as SQL over Arrow Flight SQL")]
 pub struct Cli {
@@ -102,6 +120,8 @@ pub enum Command {
     Optimize {
         #[command(flatten)]
         common: CommonArgs,
+        /// A table of persona.toml, a name under <data_dir>/lakehouse, or persona.NAME for one of
+        /// persona's own tables.
         table: String,
         /// Z-order by these columns, comma-separated (clusters rows with similar values).
         #[arg(long, value_delimiter = ',')]
@@ -111,6 +131,8 @@ pub enum Command {
     Vacuum {
         #[command(flatten)]
         common: CommonArgs,
+        /// A table of persona.toml, a name under <data_dir>/lakehouse, or persona.NAME for one of
+        /// persona's own tables.
         table: String,
         /// Keep files needed by versions of the last H hours [default: the table's
         /// delta.deletedFileRetentionDuration, 7 days].
@@ -127,12 +149,17 @@ pub enum Command {
     Checkpoint {
         #[command(flatten)]
         common: CommonArgs,
+        /// A table of persona.toml, a name under <data_dir>/lakehouse, or persona.NAME for one of
+        /// persona's own tables.
         table: String,
     },
-    /// Forget a customer: delete their rows from every table that has the key column, vacuum
-    /// those tables with zero retention (removing every older version's files, so time travel
-    /// before the delete ends there), then read every remaining data file to prove none still
-    /// holds them. Exits non-zero if one does.
+    /// Forget a customer: delete their rows from every table that has a key column (or its
+    /// `<column>_a` / `<column>_b` pair columns, as in persona.identity_pairs) and the golden
+    /// records in persona.customers of the people their profiles were linked to, vacuum those
+    /// tables with zero retention (removing every older version's files, so time travel before
+    /// the delete ends there), then read every remaining data file to prove none still holds
+    /// them. Exits non-zero if one does. Run `persona resolve` afterwards to rebuild the golden
+    /// records of those people from their remaining profiles, if any.
     Forget {
         #[command(flatten)]
         common: CommonArgs,
@@ -179,6 +206,7 @@ pub enum SegmentsCommand {
     Preview {
         #[command(flatten)]
         common: CommonArgs,
+        /// The segment: its file name under <sql_dir>/segments without `.sql`.
         name: String,
         /// Members to show.
         #[arg(long, default_value_t = 10)]
@@ -200,10 +228,14 @@ pub enum SegmentsCommand {
     Diff {
         #[command(flatten)]
         common: CommonArgs,
+        /// The segment: its file name under <sql_dir>/segments without `.sql`.
         name: String,
-        /// A run number (3), the latest run of a version (v2), or `latest`.
+        /// The earlier run: a run number (3), the latest run of a version (v2), or `latest`
+        /// [default: the published run before --to].
         #[arg(long)]
         from: Option<String>,
+        /// The later run: a run number (3), the latest run of a version (v2), or `latest`
+        /// [default: latest].
         #[arg(long)]
         to: Option<String>,
         #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -213,6 +245,7 @@ pub enum SegmentsCommand {
     Replay {
         #[command(flatten)]
         common: CommonArgs,
+        /// The segment: its file name under <sql_dir>/segments without `.sql`.
         name: String,
         /// A run number (3), the latest run of a version (v2), or `latest`.
         run: String,
@@ -267,10 +300,12 @@ pub struct CommonArgs {
     /// Address to serve Flight SQL on [default: 127.0.0.1:50051].
     #[arg(long, env = "PERSONA_LISTEN")]
     pub listen: Option<String>,
-    /// Folder of segment and check SQL files [default: sql].
+    /// Folder of segment and check SQL files [default: sql, beside the configuration file when
+    /// one is used].
     #[arg(long, env = "PERSONA_SQL_DIR")]
     pub sql_dir: Option<PathBuf>,
-    /// Folder where persona keeps the embedded lakehouse and its own tables [default: .persona].
+    /// Folder where persona keeps the embedded lakehouse and its own tables [default: .persona,
+    /// beside the configuration file when one is used].
     #[arg(long, env = "PERSONA_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
 }
@@ -286,14 +321,48 @@ impl CommonArgs {
     }
 }
 
+/// persona's default log verbosity: warnings, and persona's own progress.
+pub const DEFAULT_LOG: &str = "warn,persona=info";
+
+/// Library messages that only repeat what persona reports itself: delta-kernel logs every
+/// snapshot it fails to build at ERROR (a table's first write looks for a log that is not there
+/// yet), delta-rs warns on every merge that it derived a file metric. Hidden unless asked for.
+const QUIET: [(&str, &str); 2] = [("buoyant_kernel::snapshot::builder", "off"), ("deltalake_core::operations::merge", "error")];
+
+/// The tracing filter for `PERSONA_LOG` (unset: [`DEFAULT_LOG`]). The noisy library targets
+/// above are quietened unless the filter turns everything to `debug` or `trace`, or has a
+/// directive of its own for them (`PERSONA_LOG=info,deltalake_core=warn`).
+pub fn log_filter(persona_log: Option<&str>) -> String {
+    let spec = persona_log.map(str::trim).filter(|s| !s.is_empty()).unwrap_or(DEFAULT_LOG);
+    let directives: Vec<&str> = spec.split(',').map(str::trim).filter(|d| !d.is_empty()).collect();
+    if directives.iter().any(|d| d.eq_ignore_ascii_case("debug") || d.eq_ignore_ascii_case("trace")) {
+        return spec.to_string();
+    }
+    let mut filter = spec.to_string();
+    for (target, level) in QUIET {
+        let named = directives.iter().any(|d| {
+            let t = d.split(['=', '[']).next().unwrap_or_default().trim();
+            !t.is_empty() && (target == t || target.starts_with(&format!("{t}::")))
+        });
+        if !named {
+            filter.push_str(&format!(",{target}={level}"));
+        }
+    }
+    filter
+}
+
 /// Runs a command; the exit code tells scripts how it went (see each command's help).
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     crate::lakehouse::register_object_stores();
     match cli.command {
         Command::Serve(args) => {
             let config = args.config()?;
+            // Credentials and schedules first: an unset password variable or a scheduled name
+            // no file defines stops the server before any work.
+            let auth = Authenticator::new(&config.access)?;
+            schedule::check_names(&config.sql_dir, &config.schedule)?;
             let ctx = Arc::new(server::open(&config).await?);
-            let bound = BoundServer::bind(config.listen, ctx.clone()).await?.with_access(Authenticator::new(&config.access)?);
+            let bound = BoundServer::bind(config.listen, ctx.clone()).await?.with_access(auth);
             info!("persona serves Flight SQL on grpc://{}", bound.local_addr()?);
             eprintln!("persona: serving Flight SQL on grpc://{} (Ctrl-C to stop)", bound.local_addr()?);
             let runs = server::runs(&config, &ctx, Trigger::Schedule);
@@ -307,8 +376,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             let ctx = server::open(&config).await?;
             let results = crate::runs::checks::run(&server::runs(&config, &ctx, Trigger::Cli), &names).await?;
             match format {
-                Format::Text => println!("{}", report::checks_text(&results)),
-                Format::Json => println!("{}", report::checks_json(&results)),
+                Format::Text => out!("{}", report::checks_text(&results)),
+                Format::Json => out!("{}", report::checks_json(&results)),
             }
             let worst = results.iter().map(|c| c.status).max().unwrap_or(Status::Pass);
             Ok(match worst {
@@ -322,14 +391,14 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             let config = common.config()?;
             let settings = tuning.apply(&config)?;
             let ctx = server::open(&config).await?;
-            println!("{}", crate::identity::job::run(&ctx, &config.data_dir, &settings).await?);
+            out!("{}", crate::identity::job::run(&ctx, &config.data_dir, &settings).await?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Evaluate { common, tuning, tasks, febrl_dir } => {
             let settings = tuning.apply(&common.config()?)?;
             for name in tasks {
                 let task = crate::identity::febrl::task(&name)?;
-                println!("{}", crate::identity::febrl::evaluate(&febrl_dir, task, &settings).await?);
+                out!("{}", crate::identity::febrl::evaluate(&febrl_dir, task, &settings).await?);
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -363,7 +432,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 rejects_path: rejects,
                 quiet,
             };
-            println!("{}", crate::ingest::load(&config, &request).await?);
+            out!("{}", crate::ingest::load(&config, &request).await?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Tables { common } => {
@@ -372,30 +441,30 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             for entry in lakehouse::all(&config)? {
                 infos.push(upkeep::describe(&entry).await?);
             }
-            println!("{}", upkeep::format_tables(&infos));
+            out!("{}", upkeep::format_tables(&infos));
             Ok(ExitCode::SUCCESS)
         }
         Command::Optimize { common, table, zorder } => {
             let config = common.config()?;
-            println!("{}", upkeep::optimize(&lakehouse::resolve(&config, &table)?, &zorder).await?);
+            out!("{}", upkeep::optimize(&lakehouse::resolve(&config, &table)?, &zorder).await?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Vacuum { common, table, retain_hours, dry_run, force } => {
             let config = common.config()?;
-            println!("{}", upkeep::vacuum(&lakehouse::resolve(&config, &table)?, retain_hours, dry_run, force).await?);
+            out!("{}", upkeep::vacuum(&lakehouse::resolve(&config, &table)?, retain_hours, dry_run, force).await?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Checkpoint { common, table } => {
             let config = common.config()?;
             let entry = lakehouse::resolve(&config, &table)?;
             let version = upkeep::checkpoint(&entry).await?;
-            println!("{}: checkpoint written at version {version}", entry.display_name());
+            out!("{}: checkpoint written at version {version}", entry.display_name());
             Ok(ExitCode::SUCCESS)
         }
         Command::Forget { common, keys } => {
             let config = common.config()?;
             let report = crate::lakehouse::forget::forget(&config, &keys).await?;
-            println!("{report}");
+            out!("{report}");
             if report.verified() {
                 Ok(ExitCode::SUCCESS)
             } else {
@@ -410,7 +479,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             let schema = wire_schema(plan.schema().as_arrow());
             let batches = ctx.execute_logical_plan(plan).await?.collect().await?;
             let wired = batches.iter().map(|b| to_wire(b, &schema)).collect::<std::result::Result<Vec<_>, _>>()?;
-            println!("{}", pretty_format_batches(&wired)?);
+            out!("{}", pretty_format_batches(&wired)?);
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -427,19 +496,21 @@ async fn segments(command: SegmentsCommand) -> Result<ExitCode> {
     let config = common.config()?;
     let ctx = server::open(&config).await?;
     let runs = server::runs(&config, &ctx, Trigger::Cli);
-    let print = |format: Format, text: String, json: serde_json::Value| match format {
-        Format::Text => println!("{text}"),
-        Format::Json => println!("{}", serde_json::to_string_pretty(&json).expect("JSON values serialize")),
+    let print = |format: Format, text: String, json: serde_json::Value| -> Result<()> {
+        match format {
+            Format::Text => write_out(format_args!("{text}")),
+            Format::Json => write_out(format_args!("{}", serde_json::to_string_pretty(&json).expect("JSON values serialize"))),
+        }
     };
     match command {
         SegmentsCommand::List { format, .. } => {
             let listed = segments::list(&runs).await?;
-            print(format, report::list_text(&listed), report::list_json(&listed));
+            print(format, report::list_text(&listed), report::list_json(&listed))?;
             Ok(if listed.iter().any(|l| l.error.is_some()) { ExitCode::from(2) } else { ExitCode::SUCCESS })
         }
         SegmentsCommand::Preview { name, sample, format, .. } => {
             let p = segments::preview(&runs, &name).await?;
-            print(format, report::preview_text(&p, sample), report::preview_json(&p, sample));
+            print(format, report::preview_text(&p, sample), report::preview_json(&p, sample))?;
             Ok(ExitCode::SUCCESS)
         }
         SegmentsCommand::Run { names, format, .. } => {
@@ -453,32 +524,57 @@ async fn segments(command: SegmentsCommand) -> Result<ExitCode> {
                         all_published &= o.status == "published";
                         outcomes.push(report::run_json(&o));
                         if format == Format::Text {
-                            println!("{}\n", report::run_text(&o));
+                            out!("{}\n", report::run_text(&o));
                         }
                     }
                     Err(e) => {
                         all_published = false;
                         outcomes.push(serde_json::json!({"segment": name, "status": "error", "message": e.to_string()}));
                         if format == Format::Text {
-                            println!("segment {name}: error: {e}\n");
+                            out!("segment {name}: error: {e}\n");
                         }
                     }
                 }
             }
             if format == Format::Json {
-                println!("{}", serde_json::to_string_pretty(&outcomes).expect("JSON values serialize"));
+                out!("{}", serde_json::to_string_pretty(&outcomes).expect("JSON values serialize"));
             }
             Ok(if all_published { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
         SegmentsCommand::Diff { name, from, to, format, .. } => {
             let d = segments::diff(&runs, &name, from.as_deref(), to.as_deref()).await?;
-            print(format, report::diff_text(&d), report::diff_json(&d));
+            print(format, report::diff_text(&d), report::diff_json(&d))?;
             Ok(ExitCode::SUCCESS)
         }
         SegmentsCommand::Replay { name, run, .. } => {
             let r = segments::replay(&runs, &name, &run).await?;
-            println!("{}", report::replay_text(&r));
+            out!("{}", report::replay_text(&r));
             Ok(if r.same() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn library_noise_is_quiet_unless_asked_for() {
+        let quiet = ",buoyant_kernel::snapshot::builder=off,deltalake_core::operations::merge=error";
+        assert_eq!(log_filter(None), format!("warn,persona=info{quiet}"));
+        assert_eq!(log_filter(Some(" ")), format!("warn,persona=info{quiet}"));
+        assert_eq!(log_filter(Some("info")), format!("info{quiet}"));
+        assert_eq!(log_filter(Some("debug")), "debug");
+        assert_eq!(log_filter(Some("warn,persona=trace,TRACE")), "warn,persona=trace,TRACE");
+        assert_eq!(
+            log_filter(Some("info,deltalake_core=warn")),
+            "info,deltalake_core=warn,buoyant_kernel::snapshot::builder=off"
+        );
+        assert_eq!(log_filter(Some("buoyant_kernel=info")), "buoyant_kernel=info,deltalake_core::operations::merge=error");
+        // `deltalake` is another crate than `deltalake_core`: no effect on its targets.
+        assert!(log_filter(Some("deltalake=info")).ends_with(quiet));
+        for spec in [None, Some("info"), Some("debug"), Some("info,deltalake_core=warn")] {
+            tracing_subscriber::EnvFilter::try_new(log_filter(spec)).unwrap();
         }
     }
 }

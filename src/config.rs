@@ -192,20 +192,20 @@ impl Config {
         let listen = listen_text.parse().map_err(|e| {
             PersonaError::Config(format!("listen: `{listen_text}` is not an address like 127.0.0.1:50051 ({e})"))
         })?;
-        let sql_dir = o.sql_dir.clone().unwrap_or_else(|| {
-            file.sql_dir.map_or_else(|| PathBuf::from(DEFAULT_SQL_DIR), |p| base.join(p))
-        });
-        let data_dir = o.data_dir.clone().unwrap_or_else(|| {
-            file.data_dir.map_or_else(|| PathBuf::from(DEFAULT_DATA_DIR), |p| base.join(p))
-        });
+        // The defaults too: with a file, `sql` and `.persona` sit beside it (without one, `base`
+        // is empty and they are in the working directory). Flags and variables are taken as given,
+        // relative to the working directory.
+        let sql_dir = o.sql_dir.clone().unwrap_or_else(|| base.join(file.sql_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_SQL_DIR))));
+        let data_dir = o.data_dir.clone().unwrap_or_else(|| base.join(file.data_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR))));
         let tables = file
             .tables
             .into_iter()
             .map(|(name, spec)| table_config(name, spec, &base))
             .collect::<Result<Vec<_>>>()?;
         let identity = Settings::from_config(&file.identity)?;
-        // Checked now so a bad user entry stops start-up with its name.
-        crate::access::Authenticator::new(&file.access)?;
+        // Checked now so a bad user entry stops any command with its name; the secrets in
+        // environment variables are read only by `persona serve` (Authenticator::new).
+        file.access.validate()?;
         for (i, entry) in file.schedule.iter().enumerate() {
             entry.validate(i)?;
         }
@@ -311,6 +311,31 @@ mod tests {
         assert!(err.contains("identity.threshold"), "{err}");
         let err = Config::from_toml("[identity]\nthreshhold = 0.5", Path::new("/")).unwrap_err().to_string();
         assert!(err.contains("unknown field `threshhold`"), "{err}");
+    }
+
+    #[test]
+    fn paths_and_their_defaults_are_relative_to_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("project");
+        std::fs::create_dir_all(&sub).unwrap();
+        let file = sub.join("persona.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:0\"\n").unwrap();
+        // Given by path, from whatever the working directory is: both defaults beside the file.
+        let cfg = Config::load(&Overrides { config: Some(file.clone()), ..Default::default() }).unwrap();
+        assert_eq!(cfg.sql_dir, sub.join("sql"));
+        assert_eq!(cfg.data_dir, sub.join(".persona"));
+        std::fs::write(&file, "sql_dir = \"defs\"\ndata_dir = \"../state\"\n").unwrap();
+        let cfg = Config::load(&Overrides { config: Some(file.clone()), ..Default::default() }).unwrap();
+        assert_eq!((cfg.sql_dir, cfg.data_dir), (sub.join("defs"), sub.join("../state")));
+        // Flags win and are taken as given (relative to the working directory).
+        let o = Overrides { config: Some(file), sql_dir: Some("s".into()), data_dir: Some("d".into()), ..Default::default() };
+        let cfg = Config::load(&o).unwrap();
+        assert_eq!((cfg.sql_dir, cfg.data_dir), (PathBuf::from("s"), PathBuf::from("d")));
+        // No file: the working directory.
+        let cfg = Config::resolve(ConfigFile::default(), None, &Overrides::default()).unwrap();
+        assert_eq!((cfg.sql_dir, cfg.data_dir), (PathBuf::from("sql"), PathBuf::from(".persona")));
+        let cfg = Config::resolve(ConfigFile::default(), Some(PathBuf::from("persona.toml")), &Overrides::default()).unwrap();
+        assert_eq!((cfg.sql_dir, cfg.data_dir), (PathBuf::from("sql"), PathBuf::from(".persona")));
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //!
 //! The source files are compiled into the binary (see `data/README.md` for provenance and
 //! licences), so `persona serve` works from any directory. Materializing is idempotent: a table
-//! that already exists is left alone, including rows other writers appended to it since.
+//! that already exists is left alone, including rows other writers appended to it since. The
+//! tables record their changes (`delta.enableChangeDataFeed = true`) from their first version.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -78,6 +79,8 @@ async fn build_table(ctx: &SessionContext, name: &str, dir: &Path, url: &url::Ur
         .with_input_plan(df.logical_plan().clone())
         .with_session_state(Arc::new(ctx.state()))
         .with_partition_columns([partition])
+        // Like every table persona creates: changes are recorded, so `table_changes(...)` works.
+        .with_configuration([("delta.enableChangeDataFeed".to_string(), Some("true".to_string()))])
         .with_save_mode(SaveMode::ErrorIfExists)
         .with_table_name(name)
         .await;

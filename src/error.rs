@@ -20,6 +20,11 @@ pub enum PersonaError {
     #[error("table not found: {0}")]
     TableNotFound(String),
 
+    /// Something else a request names does not exist: a segment, a check, a recorded run, a
+    /// procedure. The message says what and lists the known names.
+    #[error("not found: {0}")]
+    NotFound(String),
+
     /// The request is well-formed but not allowed for this client (DDL, COPY, file paths, SET).
     #[error("permission denied: {0}")]
     PermissionDenied(String),
@@ -120,7 +125,7 @@ fn code_of(e: &PersonaError) -> Code {
     match e {
         // The operator's own setup is broken: the client cannot fix it by retrying.
         PersonaError::Config(_) | PersonaError::Embedded(_) => Code::FailedPrecondition,
-        PersonaError::TableNotFound(_) => Code::NotFound,
+        PersonaError::TableNotFound(_) | PersonaError::NotFound(_) => Code::NotFound,
         PersonaError::PermissionDenied(_) => Code::PermissionDenied,
         // Distinct from PERMISSION_DENIED so clients know to (re-)authenticate rather than give up.
         PersonaError::Unauthenticated(_) => Code::Unauthenticated,
@@ -204,6 +209,10 @@ fn arrow_code(e: &ArrowError) -> Code {
 }
 
 fn delta_code(e: &DeltaTableError) -> Code {
+    if crate::ingest::writer::is_conflict(e) {
+        // Another writer won the commit race: the client may run the whole call again.
+        return Code::Aborted;
+    }
     match e {
         DeltaTableError::NotATable(_) | DeltaTableError::InvalidTableLocation(_) => Code::NotFound,
         DeltaTableError::InvalidDateTimeString { .. } => Code::InvalidArgument,

@@ -6,7 +6,7 @@
 //! | `CALL persona.resolve()` | write | one row of identity-resolution figures |
 //! | `CALL persona.preview_segment('name')` | read | each condition with the members left and removed; writes nothing |
 //! | `CALL persona.run_segment('name')` | write | the run: status, members, entered, exited, ... |
-//! | `CALL persona.run_checks(['name', ...])` | write | one row per check (all checks without names) |
+//! | `CALL persona.run_checks(['name', ...])` | write | one row per check (all checks without names); also `run_checks('a', 'b')` |
 //!
 //! A procedure is planned as a scan of a one-partition streaming table whose stream does the
 //! work when it is executed, so it follows the same path as a query: `GetFlightInfo` plans it
@@ -79,8 +79,8 @@ fn plan_call(ctx: &SessionContext, name: &str, args: &FunctionArguments, access:
     let lower = name.to_lowercase();
     let qualified = if lower.contains('.') { lower.clone() } else { format!("persona.{lower}") };
     let Some((name, needed)) = PROCEDURES.iter().find(|(n, _)| *n == qualified) else {
-        return Err(PersonaError::TableNotFound(format!(
-            "no procedure named `{lower}`; available: {}",
+        return Err(PersonaError::NotFound(format!(
+            "procedure `{lower}`; available: {}",
             PROCEDURES.map(|(n, _)| format!("{n}()")).join(", ")
         )));
     };
@@ -134,7 +134,7 @@ fn plan_call(ctx: &SessionContext, name: &str, args: &FunctionArguments, access:
                 project.check(n)?;
             }
             work(checks_schema(), move || {
-            let (runs, names) = (env.runs(&ctx), args.clone());
+                let (runs, names) = (env.runs(&ctx), args.clone());
                 Box::pin(async move { run_checks(&runs, &names).await })
             })
         }
@@ -142,22 +142,58 @@ fn plan_call(ctx: &SessionContext, name: &str, args: &FunctionArguments, access:
     }
 }
 
-/// The arguments of a call, each a string literal.
+/// The arguments of a call as strings: string literals, given one by one (`run_checks('a', 'b')`)
+/// or as an array (`run_checks(['a', 'b'])`, `ARRAY['a', 'b']`, `make_array('a', 'b')`).
 fn string_args(name: &str, args: &FunctionArguments) -> Result<Vec<String>> {
     let list = match args {
         FunctionArguments::None => return Ok(Vec::new()),
         FunctionArguments::List(l) => &l.args,
         FunctionArguments::Subquery(_) => return Err(PersonaError::InvalidArgument(format!("{name}() takes string literals"))),
     };
-    list.iter()
-        .map(|a| match a {
-            FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(v))) => match &v.value {
-                Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => Ok(s.clone()),
-                other => Err(PersonaError::InvalidArgument(format!("{name}(): `{other}` is not a string literal such as 'lapsed_high_value'"))),
-            },
-            other => Err(PersonaError::InvalidArgument(format!("{name}(): `{other}` is not a string literal such as 'lapsed_high_value'"))),
-        })
-        .collect()
+    let mut out = Vec::new();
+    for a in list {
+        match a {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => strings_of(name, e, &mut out)?,
+            other => return Err(not_a_string(name, &other.to_string())),
+        }
+    }
+    Ok(out)
+}
+
+/// A string literal, or an array of them, appended to `out`.
+fn strings_of(name: &str, e: &Expr, out: &mut Vec<String>) -> Result<()> {
+    match e {
+        Expr::Value(v) => match &v.value {
+            Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => {
+                out.push(s.clone());
+                Ok(())
+            }
+            other => Err(not_a_string(name, &other.to_string())),
+        },
+        Expr::Nested(inner) => strings_of(name, inner, out),
+        Expr::Array(array) => array.elem.iter().try_for_each(|e| strings_of(name, e, out)),
+        Expr::Function(f) if f.name.to_string().eq_ignore_ascii_case("make_array") => match &f.args {
+            FunctionArguments::List(l) => l.args.iter().try_for_each(|a| match a {
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => strings_of(name, e, out),
+                other => Err(not_a_string(name, &other.to_string())),
+            }),
+            FunctionArguments::None => Ok(()),
+            FunctionArguments::Subquery(_) => Err(not_a_string(name, &e.to_string())),
+        },
+        other => Err(not_a_string(name, &other.to_string())),
+    }
+}
+
+fn not_a_string(name: &str, what: &str) -> PersonaError {
+    PersonaError::InvalidArgument(format!("{name}(): `{what}` is not a string literal such as {}", example(name)))
+}
+
+/// A call of the procedure with a name of the kind it takes.
+fn example(name: &str) -> String {
+    match name {
+        "persona.run_checks" => format!("'events_not_in_future', as in {name}('events_not_in_future') or {name}(['a', 'b'])"),
+        _ => format!("'lapsed_high_value', as in {name}('lapsed_high_value')"),
+    }
 }
 
 type Job = Arc<dyn Fn() -> BoxFuture<'static, Result<RecordBatch>> + Send + Sync>;

@@ -197,7 +197,8 @@ pub fn parse_one(state: &SessionState, sql: &str) -> Result<DFStatement> {
 fn check_read_only(statement: &DFStatement) -> Result<()> {
     let refused = |what: &str| {
         Err(PersonaError::PermissionDenied(format!(
-            "{what} is not allowed: network clients are read-only"
+            "{what} is not allowed over Flight SQL, whatever the user's access; \
+             writes go through INSERT, UPDATE, DELETE, MERGE and bulk ingest (for users with write access)"
         )))
     };
     match statement {

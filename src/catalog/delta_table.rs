@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use datafusion::catalog::TableProvider;
-use deltalake::DeltaTable;
+use deltalake::{DeltaTable, DeltaTableError};
 
 use crate::config::TableConfig;
 use crate::error::{PersonaError, Result};
@@ -107,7 +107,17 @@ impl FollowedTable {
 
 async fn open_latest(config: &TableConfig) -> Result<DeltaTable> {
     let options: HashMap<String, String> = config.storage_options.clone().into_iter().collect();
-    deltalake::open_table_with_storage_options(config.url.clone(), options)
-        .await
-        .map_err(|e| PersonaError::delta(format!("{} at {}", config.name, config.url), e))
+    deltalake::open_table_with_storage_options(config.url.clone(), options).await.map_err(|e| match e {
+        // One line that names the table and the location (delta-rs appends the Debug form of
+        // the I/O error on a line of its own).
+        DeltaTableError::InvalidTableLocation(_) | DeltaTableError::NotATable(_) => {
+            let why = match config.url.to_file_path() {
+                Ok(path) if !path.exists() => "the folder does not exist".to_string(),
+                Ok(_) => "the folder has no _delta_log with commits".to_string(),
+                Err(()) => e.to_string().lines().next().unwrap_or_default().to_string(),
+            };
+            PersonaError::TableNotFound(format!("{}: no Delta table at {} ({why})", config.name, config.url))
+        }
+        other => PersonaError::delta(format!("{} at {}", config.name, config.url), other),
+    })
 }

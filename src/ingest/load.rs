@@ -34,7 +34,7 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use deltalake::DeltaTable;
 
 use super::formats::{self, Format};
-use super::progress::{Progress, thousands};
+use super::progress::{Progress, count, thousands};
 use super::rejects::RejectsFile;
 use super::sources::{self, Source};
 use super::watermark::{self, Mark};
@@ -106,14 +106,14 @@ impl std::fmt::Display for LoadReport {
                 let how = if self.created { " (new table)".to_string() } else { String::new() };
                 write!(
                     f,
-                    "loaded {} rows from {} file(s) into {} at {}: version {v}{how}",
-                    thousands(self.rows),
-                    self.loaded_files(),
+                    "loaded {} from {} into {} at {}: version {v}{how}",
+                    count(self.rows, "row"),
+                    count(self.loaded_files() as u64, "file"),
                     self.table,
                     self.location
                 )?;
                 if self.rows_updated > 0 {
-                    write!(f, ", {} existing rows updated", thousands(self.rows_updated))?;
+                    write!(f, ", {} updated", count(self.rows_updated, "existing row"))?;
                 }
                 write!(f, ", {} rejected, {:.1}s", thousands(self.rejected), self.elapsed.as_secs_f64())?;
             }
@@ -130,10 +130,10 @@ impl std::fmt::Display for LoadReport {
                 (None, Some(note)) => write!(f, "\n  {}: {note}", file.source)?,
                 (None, None) if file.already_had > 0 => write!(
                     f,
-                    "\n  {}: {} new rows ({} records were loaded before)",
+                    "\n  {}: {} ({} loaded before)",
                     file.source,
-                    thousands(file.rows),
-                    thousands(file.already_had)
+                    count(file.rows, "new row"),
+                    count(file.already_had, "record")
                 )?,
                 (None, None) => {}
             }

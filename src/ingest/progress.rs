@@ -60,6 +60,11 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
+/// `n` things, in the singular for one: `1 row`, `2 rows`, `1,204 files`.
+pub fn count(n: u64, thing: &str) -> String {
+    if n == 1 { format!("1 {thing}") } else { format!("{} {thing}s", thousands(n)) }
+}
+
 pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut value = n as f64;
@@ -78,5 +83,6 @@ mod tests {
         assert_eq!(super::thousands(541_909), "541,909");
         assert_eq!(super::thousands(12), "12");
         assert_eq!(super::human_bytes(1536), "1.5 KiB");
+        assert_eq!((super::count(1, "row"), super::count(0, "row"), super::count(2_000, "file")), ("1 row".into(), "0 rows".into(), "2,000 files".into()));
     }
 }

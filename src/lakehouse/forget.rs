@@ -1,7 +1,8 @@
 //! `persona forget --key COLUMN=VALUE`: a customer's right to be forgotten, done and proven.
 //!
 //! For every table (configured, in the lakehouse folder, and persona's own) that has one of
-//! the key columns:
+//! the key columns, or a pair of columns `<column>_a` / `<column>_b` (persona.identity_pairs
+//! names the two profiles of a linked pair so):
 //! 1. delete the rows whose column holds the value (one Delta commit);
 //! 2. vacuum with zero retention in full mode: the files the delete replaced, older versions'
 //!    files, change-feed files (`_change_data/`, which hold the deleted rows) and orphaned files
@@ -9,6 +10,11 @@
 //!    versions before the delete for those tables;
 //! 3. read every Parquet file left under the table's location and check that none holds the
 //!    value (in the key column, or as a partition directory).
+//!
+//! Golden records: before anything is deleted, persona.identity_links gives the master ids the
+//! forgotten profiles were linked to; their rows in persona.customers are deleted too (they
+//! merged the forgotten profiles' values). The person's other profiles keep their links, so
+//! `persona resolve` rebuilds the golden record from what remains, under the same id.
 //!
 //! The transaction log itself is not rewritten: per-file statistics in older commits may still
 //! quote the value as a column's minimum or maximum until those commits expire
@@ -19,7 +25,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
 use datafusion::parquet::arrow::ProjectionMask;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use deltalake::DeltaTable;
@@ -28,7 +34,10 @@ use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
 
 use super::{Entry, upkeep};
+use crate::catalog::PERSONA_SCHEMA;
 use crate::config::Config;
+use crate::ingest::progress::count;
+use crate::store;
 use crate::error::{PersonaError, Result};
 
 /// `COLUMN=VALUE`.
@@ -51,7 +60,9 @@ impl std::str::FromStr for Key {
 #[derive(Debug, Clone)]
 pub struct Forgotten {
     pub table: String,
-    pub column: String,
+    /// The columns matched: a key's own column and the `<column>_a` / `<column>_b` of a pair
+    /// table (`persona.identity_pairs`), or `master_customer_id` for golden records.
+    pub columns: Vec<String>,
     pub rows_deleted: u64,
     pub files_rewritten: u64,
     pub files_removed: u64,
@@ -68,6 +79,10 @@ pub struct ForgetReport {
     pub tables: Vec<Forgotten>,
     /// Tables without any of the key columns.
     pub untouched: Vec<String>,
+    /// The master customer ids the forgotten profiles were linked to (from
+    /// persona.identity_links, read before it was changed) whose golden records in
+    /// persona.customers were deleted.
+    pub master_ids: Vec<String>,
 }
 
 impl ForgetReport {
@@ -87,8 +102,13 @@ impl fmt::Display for ForgetReport {
             };
             writeln!(
                 f,
-                "{} ({}): {} rows deleted in version {}, {} files rewritten, {} files removed by vacuum; {verdict}",
-                t.table, t.column, t.rows_deleted, t.version, t.files_rewritten, t.files_removed
+                "{} ({}): {} deleted in version {}, {} rewritten, {} removed by vacuum; {verdict}",
+                t.table,
+                t.columns.join(", "),
+                count(t.rows_deleted, "row"),
+                t.version,
+                count(t.files_rewritten, "file"),
+                count(t.files_removed, "file"),
             )?;
             if t.log_mentions > 0 {
                 writeln!(
@@ -98,6 +118,13 @@ impl fmt::Display for ForgetReport {
                 )?;
             }
         }
+        if !self.master_ids.is_empty() {
+            writeln!(
+                f,
+                "golden records deleted for master id(s) {}; run `persona resolve` to rebuild them from the person's remaining profiles, if any",
+                self.master_ids.join(", ")
+            )?;
+        }
         if !self.untouched.is_empty() {
             writeln!(f, "tables without a key column: {}", self.untouched.join(", "))?;
         }
@@ -105,27 +132,95 @@ impl fmt::Display for ForgetReport {
     }
 }
 
+/// A key's value in one column of one table, with the column's type.
+#[derive(Debug, Clone)]
+struct Matched {
+    key: Key,
+    data_type: DataType,
+}
+
+/// The columns of `schema` the keys name: `column` itself, and `column_a` / `column_b`, the two
+/// sides of a pair table such as persona.identity_pairs.
+fn matching(schema: &Schema, keys: &[Key]) -> Vec<Matched> {
+    let mut out: Vec<Matched> = Vec::new();
+    for k in keys {
+        for column in [k.column.clone(), format!("{}_a", k.column), format!("{}_b", k.column)] {
+            if let Ok(field) = schema.field_with_name(&column) {
+                let key = Key { column, value: k.value.clone() };
+                if !out.iter().any(|m| m.key == key) {
+                    out.push(Matched { key, data_type: field.data_type().clone() });
+                }
+            }
+        }
+    }
+    out
+}
+
+fn schema_of(table: &DeltaTable) -> SchemaRef {
+    crate::ingest::writer::schema_of(table).unwrap_or_else(|| Arc::new(Schema::empty()))
+}
+
 pub async fn forget(config: &Config, keys: &[Key]) -> Result<ForgetReport> {
     if keys.is_empty() {
         return Err(PersonaError::InvalidArgument("name the customer with --key COLUMN=VALUE".into()));
     }
+    let entries = super::all(config)?;
+    let is = |e: &Entry, name: &str| e.schema == PERSONA_SCHEMA && e.table.name == name;
+    // Read before identity_links loses the profiles' rows: the people they belong to.
+    let master_ids = match entries.iter().find(|e| is(e, store::IDENTITY_LINKS)) {
+        Some(links) => master_ids_of(links, keys).await?,
+        None => Vec::new(),
+    };
     let mut report = ForgetReport::default();
-    for entry in super::all(config)? {
-        let table = upkeep::open(&entry).await?;
-        let schema = crate::ingest::writer::schema_of(&table).unwrap_or_else(|| Arc::new(datafusion::arrow::datatypes::Schema::empty()));
-        let Some((key, field)) = keys.iter().find_map(|k| schema.field_with_name(&k.column).ok().map(|f| (k, f.clone()))) else {
+    for entry in &entries {
+        let table = upkeep::open(entry).await?;
+        let schema = schema_of(&table);
+        let mut matched = matching(&schema, keys);
+        if is(entry, store::CUSTOMERS)
+            && let Ok(field) = schema.field_with_name(MASTER_ID)
+        {
+            // The golden records of those people: built from the forgotten profiles too.
+            report.master_ids.clone_from(&master_ids);
+            matched.extend(master_ids.iter().map(|id| Matched {
+                key: Key { column: MASTER_ID.into(), value: id.clone() },
+                data_type: field.data_type().clone(),
+            }));
+        }
+        if matched.is_empty() {
             report.untouched.push(entry.display_name());
             continue;
-        };
-        report.tables.push(forget_in(&entry, table, key, field.data_type()).await?);
+        }
+        report.tables.push(forget_in(entry, table, &matched).await?);
     }
     Ok(report)
 }
 
-async fn forget_in(entry: &Entry, table: DeltaTable, key: &Key, data_type: &DataType) -> Result<Forgotten> {
+const MASTER_ID: &str = "master_customer_id";
+
+/// The master ids persona.identity_links gives the profiles the keys name.
+async fn master_ids_of(links: &Entry, keys: &[Key]) -> Result<Vec<String>> {
+    let table = upkeep::open(links).await?;
+    let schema = schema_of(&table);
+    let matched = matching(&schema, keys);
+    if matched.is_empty() || schema.field_with_name(MASTER_ID).is_err() {
+        return Ok(Vec::new());
+    }
+    let ctx = datafusion::prelude::SessionContext::new();
+    ctx.register_table("links", table.table_provider().await?)?;
+    let sql = format!("SELECT DISTINCT {MASTER_ID} AS id FROM links WHERE {} ORDER BY 1", predicate(&matched));
+    let mut ids = Vec::new();
+    for batch in ctx.sql(&sql).await?.collect().await? {
+        let column = cast(batch.column(0), &DataType::Utf8)?;
+        let column = column.as_string::<i32>();
+        ids.extend((0..column.len()).filter(|i| column.is_valid(*i)).map(|i| column.value(i).to_string()));
+    }
+    Ok(ids)
+}
+
+async fn forget_in(entry: &Entry, table: DeltaTable, matched: &[Matched]) -> Result<Forgotten> {
     let name = entry.display_name();
     let delta_err = |e| PersonaError::delta(&name, e);
-    let (table, deleted) = table.delete().with_predicate(predicate(key, data_type)).await.map_err(delta_err)?;
+    let (table, deleted) = table.delete().with_predicate(predicate(matched)).await.map_err(delta_err)?;
     let (table, vacuumed) = table
         .vacuum()
         .with_retention_period(chrono::Duration::zero())
@@ -133,39 +228,71 @@ async fn forget_in(entry: &Entry, table: DeltaTable, key: &Key, data_type: &Data
         .with_mode(VacuumMode::Full)
         .await
         .map_err(delta_err)?;
-    let (files_checked, still_holding) = files_holding(&table, key).await?;
+    let keys: Vec<Key> = matched.iter().map(|m| m.key.clone()).collect();
+    let (files_checked, still_holding) = files_holding(&table, &keys).await?;
+    let mut columns: Vec<String> = Vec::new();
+    for k in &keys {
+        if !columns.contains(&k.column) {
+            columns.push(k.column.clone());
+        }
+    }
+    let mut values: Vec<&str> = keys.iter().map(|k| k.value.as_str()).collect();
+    values.sort_unstable();
+    values.dedup();
     Ok(Forgotten {
         table: name.clone(),
-        column: key.column.clone(),
+        columns,
         rows_deleted: deleted.num_deleted_rows.unwrap_or(0) as u64,
         files_rewritten: deleted.num_removed_files as u64,
         files_removed: vacuumed.files_deleted.len() as u64,
         files_checked,
         still_holding,
-        log_mentions: log_mentions(&table, &key.value).await?,
+        log_mentions: log_mentions(&table, &values).await?,
         version: table.version().unwrap_or(0),
     })
 }
 
-/// `"column" = value`, the value written as the column's type so file statistics prune.
-fn predicate(key: &Key, data_type: &DataType) -> String {
-    let column = crate::ingest::writer::quote(&key.column);
-    let text = format!("'{}'", key.value.replace('\'', "''"));
-    match data_type {
-        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 if key.value.parse::<i64>().is_ok() => {
-            format!("{column} = {}", key.value)
+/// Rows holding any of the matched values: `"column" = value` (or `IN (...)` for several values
+/// of one column), ORed over the columns, each value written as its column's type so file
+/// statistics prune.
+fn predicate(matched: &[Matched]) -> String {
+    let mut columns: Vec<(&str, &DataType, Vec<&str>)> = Vec::new();
+    for m in matched {
+        match columns.iter_mut().find(|(c, _, _)| *c == m.key.column) {
+            Some((_, _, values)) => values.push(&m.key.value),
+            None => columns.push((&m.key.column, &m.data_type, vec![&m.key.value])),
         }
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => format!("{column} = {text}"),
-        _ => format!("CAST({column} AS VARCHAR) = {text}"),
+    }
+    let parts: Vec<String> = columns.iter().map(|(column, data_type, values)| column_predicate(column, data_type, values)).collect();
+    parts.join(" OR ")
+}
+
+fn column_predicate(column: &str, data_type: &DataType, values: &[&str]) -> String {
+    let quoted = crate::ingest::writer::quote(column);
+    let text = |v: &str| format!("'{}'", v.replace('\'', "''"));
+    let integer = matches!(data_type, DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64)
+        && values.iter().all(|v| v.parse::<i64>().is_ok());
+    let (subject, literals): (String, Vec<String>) = if integer {
+        (quoted, values.iter().map(|v| v.to_string()).collect())
+    } else if matches!(data_type, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) {
+        (quoted, values.iter().map(|v| text(v)).collect())
+    } else {
+        (format!("CAST({quoted} AS VARCHAR)"), values.iter().map(|v| text(v)).collect())
+    };
+    match literals.as_slice() {
+        [one] => format!("{subject} = {one}"),
+        many => format!("{subject} IN ({})", many.join(", ")),
     }
 }
 
-/// Reads the key column of every Parquet file under the table's location (data files,
-/// change-feed files, orphans alike) and returns how many were read and which hold the value.
-pub async fn files_holding(table: &DeltaTable, key: &Key) -> Result<(usize, Vec<String>)> {
+/// Reads the key columns of every Parquet file under the table's location (data files,
+/// change-feed files, orphans alike) and returns how many were read and which hold a key's value
+/// in its column (or as a partition directory).
+pub async fn files_holding(table: &DeltaTable, keys: &[Key]) -> Result<(usize, Vec<String>)> {
     let store = table.object_store();
-    let objects: Vec<_> = store.list(None).try_collect().await.map_err(|e| PersonaError::Io(std::io::Error::other(e)))?;
-    let partition = format!("{}={}", key.column, key.value);
+    let io = |e: object_store::Error| PersonaError::Io(std::io::Error::other(e));
+    let objects: Vec<_> = store.list(None).try_collect().await.map_err(io)?;
+    let partitions: Vec<String> = keys.iter().map(|k| format!("{}={}", k.column, k.value)).collect();
     let mut checked = 0;
     let mut holding = Vec::new();
     for object in objects {
@@ -175,29 +302,38 @@ pub async fn files_holding(table: &DeltaTable, key: &Key) -> Result<(usize, Vec<
         }
         checked += 1;
         let decoded = percent_decode(&path);
-        if decoded.split('/').any(|segment| segment == partition) {
+        if decoded.split('/').any(|segment| partitions.iter().any(|p| p == segment)) {
             holding.push(path);
             continue;
         }
-        let bytes = store
-            .get(&object.location)
-            .await
-            .map_err(|e| PersonaError::Io(std::io::Error::other(e)))?
-            .bytes()
-            .await
-            .map_err(|e| PersonaError::Io(std::io::Error::other(e)))?;
-        let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(|e| PersonaError::Io(std::io::Error::other(e)))?;
-        let Some(index) = builder.parquet_schema().columns().iter().position(|c| c.name() == key.column) else { continue };
-        let mask = ProjectionMask::leaves(builder.parquet_schema(), [index]);
-        let reader = builder.with_projection(mask).build().map_err(|e| PersonaError::Io(std::io::Error::other(e)))?;
+        let bytes = store.get(&object.location).await.map_err(io)?.bytes().await.map_err(io)?;
+        let parquet = |e: datafusion::parquet::errors::ParquetError| PersonaError::Io(std::io::Error::other(e));
+        let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(parquet)?;
+        let columns: Vec<String> = builder.parquet_schema().columns().iter().map(|c| c.name().to_string()).collect();
+        let wanted: Vec<(usize, Vec<&str>)> = columns
+            .iter()
+            .enumerate()
+            .filter_map(|(i, name)| {
+                let values: Vec<&str> = keys.iter().filter(|k| &k.column == name).map(|k| k.value.as_str()).collect();
+                (!values.is_empty()).then_some((i, values))
+            })
+            .collect();
+        if wanted.is_empty() {
+            continue;
+        }
+        let mask = ProjectionMask::leaves(builder.parquet_schema(), wanted.iter().map(|(i, _)| *i));
+        let reader = builder.with_projection(mask).build().map_err(parquet)?;
         let mut found = false;
-        for batch in reader {
+        'batches: for batch in reader {
             let batch = batch?;
-            let text = cast(batch.column(0), &DataType::Utf8)?;
-            let text = text.as_string::<i32>();
-            if (0..text.len()).any(|i| text.is_valid(i) && text.value(i) == key.value) {
-                found = true;
-                break;
+            for (column, values) in wanted.iter().map(|(i, values)| (&columns[*i], values)) {
+                let Some(array) = batch.column_by_name(column) else { continue };
+                let text = cast(array, &DataType::Utf8)?;
+                let text = text.as_string::<i32>();
+                if (0..text.len()).any(|i| text.is_valid(i) && values.contains(&text.value(i))) {
+                    found = true;
+                    break 'batches;
+                }
             }
         }
         if found {
@@ -207,19 +343,22 @@ pub async fn files_holding(table: &DeltaTable, key: &Key) -> Result<(usize, Vec<
     Ok((checked, holding))
 }
 
-/// Log files whose JSON quotes the value as a string or a number.
-async fn log_mentions(table: &DeltaTable, value: &str) -> Result<usize> {
+/// Log files whose JSON quotes one of the values as a string or a number.
+async fn log_mentions(table: &DeltaTable, values: &[&str]) -> Result<usize> {
     let store = table.object_store();
+    let io = |e: object_store::Error| PersonaError::Io(std::io::Error::other(e));
     let prefix = deltalake::Path::from("_delta_log");
-    let objects: Vec<_> = store.list(Some(&prefix)).try_collect().await.map_err(|e| PersonaError::Io(std::io::Error::other(e)))?;
-    let quoted = serde_json::to_string(value).unwrap_or_default();
-    let numeric = value.parse::<f64>().is_ok();
+    let objects: Vec<_> = store.list(Some(&prefix)).try_collect().await.map_err(io)?;
     let mut count = 0;
     for object in objects.iter().filter(|o| o.location.as_ref().ends_with(".json")) {
-        let bytes = store.get(&object.location).await.map_err(|e| PersonaError::Io(std::io::Error::other(e)))?.bytes().await.map_err(|e| PersonaError::Io(std::io::Error::other(e)))?;
+        let bytes = store.get(&object.location).await.map_err(io)?.bytes().await.map_err(io)?;
         let text = String::from_utf8_lossy(&bytes);
-        let as_number = numeric && [",", "}"].iter().any(|end| text.contains(&format!(":{value}{end}")));
-        if text.contains(&format!(":{quoted}")) || as_number {
+        let mentions = |value: &str| {
+            let quoted = serde_json::to_string(value).unwrap_or_default();
+            let as_number = value.parse::<f64>().is_ok() && [",", "}"].iter().any(|end| text.contains(&format!(":{value}{end}")));
+            text.contains(&format!(":{quoted}")) || as_number
+        };
+        if values.iter().any(|v| mentions(v)) {
             count += 1;
         }
     }
@@ -252,8 +391,24 @@ mod tests {
     #[test]
     fn keys_and_predicates() {
         let k: Key = "CustomerID=17850".parse().unwrap();
-        assert_eq!(predicate(&k, &DataType::Int64), "\"CustomerID\" = 17850");
-        assert_eq!(predicate(&k, &DataType::Utf8), "\"CustomerID\" = '17850'");
+        let m = |key: &Key, data_type: DataType| Matched { key: key.clone(), data_type };
+        assert_eq!(predicate(&[m(&k, DataType::Int64)]), "\"CustomerID\" = 17850");
+        assert_eq!(predicate(&[m(&k, DataType::Utf8)]), "\"CustomerID\" = '17850'");
+        let a = Key { column: "id_a".into(), value: "x'y".into() };
+        let b = Key { column: "id_a".into(), value: "7".into() };
+        let c = Key { column: "n".into(), value: "7".into() };
+        assert_eq!(
+            predicate(&[m(&a, DataType::Utf8), m(&b, DataType::Utf8), m(&c, DataType::Float64)]),
+            "\"id_a\" IN ('x''y', '7') OR CAST(\"n\" AS VARCHAR) = '7'"
+        );
+        let schema = Schema::new(vec![
+            datafusion::arrow::datatypes::Field::new("source_customer_id_a", DataType::Utf8, false),
+            datafusion::arrow::datatypes::Field::new("source_customer_id_b", DataType::Utf8, false),
+            datafusion::arrow::datatypes::Field::new("customer_id", DataType::Utf8, false),
+        ]);
+        let keys: Vec<Key> = ["source_customer_id=5", "customer_id=5", "email=x"].iter().map(|k| k.parse().unwrap()).collect();
+        let columns: Vec<String> = matching(&schema, &keys).into_iter().map(|m| m.key.column).collect();
+        assert_eq!(columns, ["source_customer_id_a", "source_customer_id_b", "customer_id"]);
         assert!("nothing".parse::<Key>().is_err());
         assert_eq!(percent_decode("customer_id=a%20b/x"), "customer_id=a b/x");
     }

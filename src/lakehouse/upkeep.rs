@@ -13,7 +13,7 @@ use futures::TryStreamExt;
 
 use super::Entry;
 use crate::error::{PersonaError, Result};
-use crate::ingest::progress::{human_bytes, thousands};
+use crate::ingest::progress::{count, human_bytes, thousands};
 
 /// Opens an existing table; an error naming it when there is none.
 pub async fn open(entry: &Entry) -> Result<DeltaTable> {
@@ -109,8 +109,8 @@ impl fmt::Display for Optimized {
         match self.version {
             Some(v) if self.files_removed > 0 => write!(
                 f,
-                "{} {how}: {} files rewritten into {}, version {v}",
-                self.table, self.files_removed, self.files_added
+                "{} {how}: {} rewritten into {}, version {v}",
+                self.table, count(self.files_removed, "file"), self.files_added
             ),
             _ => write!(f, "{}: nothing to optimize (no small files to compact)", self.table),
         }
@@ -144,7 +144,7 @@ impl fmt::Display for Vacuumed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let retention = self.retain_hours.map_or_else(|| "the table's retention".to_string(), |h| format!("{h} hours"));
         let verb = if self.dry_run { "would delete" } else { "deleted" };
-        write!(f, "{}: {verb} {} file(s) not needed by any version within {retention}", self.table, self.files.len())?;
+        write!(f, "{}: {verb} {} not needed by any version within {retention}", self.table, count(self.files.len() as u64, "file"))?;
         if self.dry_run {
             for file in &self.files {
                 write!(f, "\n  {file}")?;

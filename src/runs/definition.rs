@@ -38,7 +38,8 @@ impl Kind {
     }
 }
 
-/// How bad a failing check is: `error` blocks the segments that require it, `warn` does not.
+/// How bad a failing check is: `error` (the default when a check declares none) blocks the
+/// segments that require it, `warn` does not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
     Warn,
@@ -68,6 +69,8 @@ pub enum Test {
 pub struct Definition {
     pub kind: Kind,
     pub name: String,
+    /// Line of the `segment:` / `check:` header.
+    pub name_line: usize,
     pub version: i64,
     pub description: Option<String>,
     /// Checks a segment needs to pass before it is published.
@@ -179,7 +182,8 @@ pub fn parse(path: &Path, text: &str, expected: Kind) -> Result<Definition, Defi
     }
     let severity = match (kind, header.get("severity")) {
         (Kind::Segment, _) => Severity::Error,
-        (Kind::Check, None) => return Err(err(name.line, "no `-- severity: warn | error` line".into())),
+        // A failing check blocks what requires it unless it says it only warns (as in dbt).
+        (Kind::Check, None) => Severity::Error,
         (Kind::Check, Some(f)) => match f.value.as_str() {
             "warn" => Severity::Warn,
             "error" => Severity::Error,
@@ -248,6 +252,7 @@ pub fn parse(path: &Path, text: &str, expected: Kind) -> Result<Definition, Defi
     Ok(Definition {
         kind,
         name: name.value.clone(),
+        name_line: name.line,
         version: version_number,
         description: header.get("description").map(|f| f.value.clone()),
         requires,
@@ -352,8 +357,11 @@ mod tests {
         let c = check("-- check: c\n-- version: 1\n-- severity: error\n-- kind: not_null\n-- table: events\n-- column: customer_id\n").unwrap();
         assert_eq!(c.builtin.as_ref().map(Builtin::kind), Some("not_null"));
         assert!(c.sql.contains("\"customer_id\" IS NULL"), "{}", c.sql);
-        let e = check("-- check: c\n-- version: 1\n-- kind: not_null\n-- table: t\n-- column: x\n").unwrap_err();
-        assert!(e.message.contains("severity"), "{e}");
+        // Without `severity:` a check is an error-severity check.
+        let c = check("-- check: c\n-- version: 1\n-- kind: not_null\n-- table: t\n-- column: x\n").unwrap();
+        assert_eq!(c.severity, Severity::Error);
+        let e = check("-- check: c\n-- version: 1\n-- severity: fatal\nSELECT 1").unwrap_err();
+        assert_eq!((e.line, e.message.as_str()), (3, "severity `fatal`: use warn or error"));
         let e = check("-- check: c\n-- version: 1\n-- severity: error\n-- kind: row_count\n-- table: t\n").unwrap_err();
         assert!(e.message.contains("needs `fail_if:`"), "{e}");
         let e = check("-- check: c\n-- version: 1\n-- severity: error\n-- table: t\nSELECT 1").unwrap_err();

@@ -35,6 +35,17 @@ impl Project {
                     .map_err(|e| DefinitionError { path: path.clone(), line: 1, message: format!("cannot read the file: {e}") })
                     .and_then(|text| definition::parse(&path, &text, kind));
                 match parsed {
+                    Ok(d) if !is_file_of(&d.path, &d.name) => project.errors.push(DefinitionError {
+                        path: d.path.clone(),
+                        line: d.name_line,
+                        message: format!(
+                            "{} `{}` is declared in {}: the name must match the file name {}",
+                            d.kind.as_str(),
+                            d.name,
+                            d.path.file_name().map_or_else(String::new, |f| f.to_string_lossy().into_owned()),
+                            d.path.file_stem().map_or_else(String::new, |f| f.to_string_lossy().into_owned()),
+                        ),
+                    }),
                     Ok(d) => project.add(d),
                     Err(e) => project.errors.push(e),
                 }
@@ -107,8 +118,8 @@ impl Project {
             return Err(PersonaError::InvalidArgument(e.to_string()));
         }
         let known: Vec<&str> = list.iter().map(|d| d.name.as_str()).collect();
-        Err(PersonaError::TableNotFound(format!(
-            "no {} named `{name}` in {}; known: {}",
+        Err(PersonaError::NotFound(format!(
+            "{} `{name}` (no file in {} declares it); known: {}",
             kind.as_str(),
             self.sql_dir.join(folder).display(),
             if known.is_empty() { "none".to_string() } else { known.join(", ") }

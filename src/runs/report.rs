@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 use super::checks::{CheckResult, Status};
 use super::pinned::Versions;
 use super::segments::{Diff, Listed, Preview, Replay, RunOutcome};
+use crate::ingest::progress::count;
 
 /// Left-aligned columns, the header underlined.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
@@ -44,15 +45,15 @@ pub fn checks_text(results: &[CheckResult]) -> String {
             ]
         })
         .collect();
-    let count = |s: Status| results.iter().filter(|c| c.status == s).count();
+    let with = |s: Status| results.iter().filter(|c| c.status == s).count();
     format!(
-        "{}\n\n{} checks: {} pass, {} warn, {} fail, {} error",
+        "{}\n\n{}: {} pass, {} warn, {} fail, {} error",
         table(&["check", "severity", "status", "failing_rows", "value", "message"], &rows),
-        results.len(),
-        count(Status::Pass),
-        count(Status::Warn),
-        count(Status::Fail),
-        count(Status::Error)
+        count(results.len() as u64, "check"),
+        with(Status::Pass),
+        with(Status::Warn),
+        with(Status::Fail),
+        with(Status::Error)
     )
 }
 
@@ -118,10 +119,10 @@ pub fn run_json(o: &RunOutcome) -> Value {
 
 pub fn preview_text(p: &Preview, sample: usize) -> String {
     let mut out = vec![format!(
-        "segment {} v{} (preview, nothing written): {} members",
+        "segment {} v{} (preview, nothing written): {}",
         p.segment,
         p.version,
-        p.evaluated.members.len()
+        count(p.evaluated.members.len() as u64, "member")
     )];
     out.push(format!("  inputs: {}", versions(&p.input_versions)));
     for c in &p.checks {
@@ -185,9 +186,9 @@ pub fn diff_json(d: &Diff) -> Value {
 
 pub fn replay_text(r: &Replay) -> String {
     let verdict = if r.same() {
-        format!("the same {} members as recorded", r.members.len())
+        format!("the same {} as recorded", count(r.members.len() as u64, "member"))
     } else {
-        format!("DIFFERENT: {} members now, {} recorded", r.members.len(), r.recorded.len())
+        format!("DIFFERENT: {} now, {} recorded", count(r.members.len() as u64, "member"), r.recorded.len())
     };
     format!(
         "segment {} v{} run {} replayed at {}: {verdict}",

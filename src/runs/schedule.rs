@@ -12,7 +12,9 @@
 //! on_new_version = true         # whenever a table it reads gets a new version
 //! ```
 //!
-//! The scheduler wakes every few seconds. A cron entry fires once in each matching minute; a
+//! `persona serve` checks at start-up that every name an entry gives is a segment or check
+//! defined under `sql_dir` ([`check_names`]), so a typo stops it with the name. The scheduler
+//! wakes every few seconds. A cron entry fires once in each matching minute; a
 //! new-version entry fires when the newest version of a table the definition reads differs from
 //! what its last recorded run read. Runs go one at a time; a failing run is logged and recorded
 //! like any other, and the scheduler carries on.
@@ -135,6 +137,26 @@ fn field(text: &str, low: u32, high: u32, name: &str) -> std::result::Result<Vec
         }
     }
     Ok(on)
+}
+
+/// Checks that every segment and check the entries name is defined (and its file usable) under
+/// `sql_dir`, so a typo stops `persona serve` at start-up with the name instead of failing at
+/// every tick.
+pub fn check_names(sql_dir: &std::path::Path, schedules: &[ScheduleConfig]) -> Result<()> {
+    if schedules.is_empty() {
+        return Ok(());
+    }
+    let project = super::project::Project::load(sql_dir)?;
+    for (i, entry) in schedules.iter().enumerate() {
+        let at = |e: PersonaError| PersonaError::Config(format!("schedule[{i}]: {e}"));
+        for name in &entry.segments {
+            project.segment(name).map_err(at)?;
+        }
+        for name in &entry.checks {
+            project.check(name).map_err(at)?;
+        }
+    }
+    Ok(())
 }
 
 /// How often the scheduler looks at the clock and the tables.

@@ -324,6 +324,20 @@ fn and_all(parts: &[Expr]) -> Option<Expr> {
     parts.iter().cloned().reduce(|a, b| Expr::BinaryOp { left: Box::new(a), op: BinaryOperator::And, right: Box::new(b) })
 }
 
+/// The recorded runs of a segment. None at all is an error that says whether the segment
+/// exists (no file declares it: NOT_FOUND with the known names) or has just never run. Runs of a
+/// segment whose file was removed since stay readable.
+async fn recorded_runs(runs: &Runs, name: &str) -> Result<Vec<SegmentRun>> {
+    let recorded = record::segment_runs(runs, name).await?;
+    if recorded.is_empty() {
+        runs.project()?.segment(name)?;
+        return Err(PersonaError::NotFound(format!(
+            "segment `{name}` has no recorded runs yet; run it with `persona segments run {name}`"
+        )));
+    }
+    Ok(recorded)
+}
+
 /// Finds a recorded run: a run number (`3`), `vN` (the latest published run of version N), or
 /// `latest`.
 pub fn find_run<'a>(recorded: &'a [SegmentRun], spec: &str) -> Result<&'a SegmentRun> {
@@ -339,8 +353,8 @@ pub fn find_run<'a>(recorded: &'a [SegmentRun], spec: &str) -> Result<&'a Segmen
     };
     found.ok_or_else(|| {
         let numbers: Vec<String> = recorded.iter().map(|r| format!("{} (v{}, {})", r.run_number, r.version, r.status)).collect();
-        PersonaError::TableNotFound(format!(
-            "no run `{spec}`; recorded runs: {}",
+        PersonaError::NotFound(format!(
+            "run `{spec}`; recorded runs: {}",
             if numbers.is_empty() { "none".to_string() } else { numbers.join(", ") }
         ))
     })
@@ -357,7 +371,7 @@ pub struct Diff {
 
 /// Who entered and who exited between two published runs (default: the last two).
 pub async fn diff(runs: &Runs, name: &str, from: Option<&str>, to: Option<&str>) -> Result<Diff> {
-    let recorded = record::segment_runs(runs, name).await?;
+    let recorded = recorded_runs(runs, name).await?;
     let to_run = find_run(&recorded, to.unwrap_or("latest"))?;
     let from_run = match from {
         Some(spec) => find_run(&recorded, spec)?,
@@ -399,7 +413,7 @@ impl Replay {
 /// Runs a recorded run's definition again against the input versions it recorded, with the
 /// audience rule it applied, and compares the members; writes nothing.
 pub async fn replay(runs: &Runs, name: &str, spec: &str) -> Result<Replay> {
-    let recorded = record::segment_runs(runs, name).await?;
+    let recorded = recorded_runs(runs, name).await?;
     let run = find_run(&recorded, spec)?.clone();
     if run.status != "published" {
         return Err(PersonaError::InvalidArgument(format!("run {} was {}: it published no members to reproduce", run.run_number, run.status)));

@@ -41,7 +41,7 @@ def lake(tmp_path_factory):
     assert "nothing new to load" in persona("load", "orders", "v0.csv", "--data-dir", "d", cwd=work)
     assert "version 1" in persona("load", "orders", "v0.csv", "v1.csv", "--data-dir", "d", cwd=work)
     merged = persona("load", "orders", "v2.csv", "--mode", "merge", "--key", "order_id", "--data-dir", "d", cwd=work)
-    assert "version 2" in merged and "1 existing rows updated" in merged
+    assert "version 2" in merged and "1 existing row updated" in merged
     (work / "persona.toml").write_text('data_dir = "d"\n[tables]\norders = "d/lakehouse/orders"\n')
     server = Server(work)
     yield work, server

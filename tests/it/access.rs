@@ -73,3 +73,17 @@ async fn default_rules_keep_anonymous_clients_read_only() {
     assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
     assert!(status.message().contains("needs write access"), "{}", status.message());
 }
+
+#[tokio::test]
+async fn statements_refused_for_everyone_say_so_to_a_writer() {
+    let server = guarded().await;
+    let mut etl = server.client().await;
+    etl.set_header("authorization", "Bearer etl-token-1");
+    for (sql, what) in [("CREATE TABLE t AS SELECT 1", "CREATE TABLE"), ("DROP TABLE events", "DROP"), ("SET datafusion.execution.batch_size = 1", "SET")] {
+        let err = etl.execute(sql.into(), None).await.unwrap_err().to_string();
+        assert!(err.contains("PermissionDenied") || err.contains("permission denied"), "{sql}: {err}");
+        assert!(err.contains(&format!("{what} is not allowed over Flight SQL, whatever the user's access")), "{sql}: {err}");
+        assert!(err.contains("writes go through INSERT, UPDATE, DELETE, MERGE and bulk ingest"), "{sql}: {err}");
+        assert!(!err.contains("read-only"), "a writer is not told it is read-only: {err}");
+    }
+}

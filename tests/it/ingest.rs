@@ -226,3 +226,29 @@ async fn parquet_files_load_with_their_types() {
     assert_eq!(scalar(&server.query("SELECT round(sum(\"Quantity\" * \"Price\"), 2) FROM retail_ii").await), "9539484.63");
     assert_eq!(scalar(&server.query("SELECT count(DISTINCT \"Country\") FROM retail_ii").await), "40");
 }
+
+#[tokio::test]
+async fn a_merge_replaces_matched_rows_and_what_a_record_lacks_becomes_null() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_in(dir.path(), "");
+    let base = dir.path().join("base.csv");
+    std::fs::write(&base, "id,name,email\n1,ann,a@x\n2,bob,b@x\n3,cy,c@x\n").unwrap();
+    load(&config, "people", &[&s(&base)]).await;
+    let merge = |path: &std::path::Path| {
+        let mut request = load_request("people", &[&s(path)]);
+        request.mode = Mode::Merge { key: vec!["id".into()] };
+        request
+    };
+    // JSON lines: bob's record has no email; the file as a whole has one (ann's).
+    let some = dir.path().join("some.jsonl");
+    std::fs::write(&some, "{\"id\": 1, \"name\": \"ann2\", \"email\": \"new@x\"}\n{\"id\": 2, \"name\": \"bob2\"}\n").unwrap();
+    assert_eq!(try_load(&config, &merge(&some)).await.unwrap().rows_updated, 2);
+    // A file without the column at all: cy's email goes too; a new key is inserted.
+    let none = dir.path().join("none.csv");
+    std::fs::write(&none, "id,name\n3,cy2\n4,dee\n").unwrap();
+    let report = try_load(&config, &merge(&none)).await.unwrap();
+    assert_eq!((report.rows, report.rows_updated), (1, 1), "{report}");
+    let server = TestServer::over(&config).await;
+    let rows = server.query("SELECT id, name, coalesce(email, 'NULL') FROM people ORDER BY id").await;
+    assert_eq!(row_strings(&rows), ["1|ann2|new@x", "2|bob2|NULL", "3|cy2|NULL", "4|dee|NULL"]);
+}

@@ -248,13 +248,30 @@ async fn broken_files_are_named_with_their_line_and_the_others_still_run() {
     p.file("segments/no_table.sql", "-- segment: no_table\n-- version: 1\n\nSELECT customer_id FROM order_lines\n");
     p.file("segments/no_key.sql", "-- segment: no_key\n-- version: 1\nSELECT amount FROM orders\n");
     p.file("segments/needs_ghost.sql", "-- segment: needs_ghost\n-- version: 1\n-- requires: ghost_check\nSELECT customer_id FROM orders\n");
+    p.file("segments/misnamed.sql", "-- description: copied from another file\n-- segment: other_name\n-- version: 1\nSELECT customer_id FROM orders\n");
+    p.file("checks/misnamed_check.sql", "-- check: orders_fine\n-- version: 1\nSELECT * FROM orders WHERE amount < 0\n");
     let runs = p.runs(&p.config(&["orders"], "")).await;
 
     let listed = segments::list(&runs).await.unwrap();
     let broken: Vec<(&str, &str)> = listed.iter().filter_map(|l| l.error.as_deref().map(|e| (l.name.as_str(), e))).collect();
-    assert_eq!(broken.len(), 2, "{broken:?}");
-    assert!(broken[0].0 == "needs_ghost" && broken[0].1.ends_with("needs_ghost.sql:3: requires check `ghost_check`, that no file in checks/ defines"), "{broken:?}");
-    assert!(broken[1].0 == "typo" && broken[1].1.contains("typo.sql:2: unknown header key `verison`"), "{broken:?}");
+    assert_eq!(broken.len(), 3, "{broken:?}");
+    assert_eq!(broken[0].0, "misnamed", "{broken:?}");
+    assert!(
+        broken[0].1.ends_with("misnamed.sql:2: segment `other_name` is declared in misnamed.sql: the name must match the file name misnamed"),
+        "{broken:?}"
+    );
+    assert!(broken[1].0 == "needs_ghost" && broken[1].1.ends_with("needs_ghost.sql:3: requires check `ghost_check`, that no file in checks/ defines"), "{broken:?}");
+    assert!(broken[2].0 == "typo" && broken[2].1.contains("typo.sql:2: unknown header key `verison`"), "{broken:?}");
+    // Neither name runs: the file's own name gives its error, the declared one is unknown.
+    let err = segments::run(&runs, "misnamed").await.unwrap_err().to_string();
+    assert!(err.contains("misnamed.sql:2:") && err.contains("the name must match the file name misnamed"), "{err}");
+    let err = segments::run(&runs, "other_name").await.unwrap_err();
+    assert!(matches!(err, persona::PersonaError::NotFound(_)), "{err}");
+    // A misnamed check is reported by a run of all checks, with its file and line.
+    let checks = persona::runs::checks::run(&runs, &[]).await.unwrap();
+    let got: Vec<(&str, Status)> = checks.iter().map(|c| (c.name.as_str(), c.status)).collect();
+    assert_eq!(got, [("misnamed_check", Status::Error)]);
+    assert!(checks[0].message.contains("misnamed_check.sql:1: check `orders_fine` is declared in misnamed_check.sql: the name must match the file name misnamed_check"), "{}", checks[0].message);
 
     let err = segments::run(&runs, "no_table").await.unwrap_err().to_string();
     assert!(err.contains("no_table.sql:4:") && err.contains("public.order_lines"), "{err}");
@@ -263,6 +280,13 @@ async fn broken_files_are_named_with_their_line_and_the_others_still_run() {
     assert!(failed.message.unwrap().contains("no_key.sql:3: the segment returns no `customer_id` column (it returns amount)"));
     let err = segments::run(&runs, "typo").await.unwrap_err().to_string();
     assert!(err.contains("typo.sql:2"), "{err}");
+    // No such segment, and a segment that never ran, are told apart.
+    let err = segments::diff(&runs, "nosuch", None, None).await.unwrap_err();
+    assert!(matches!(err, persona::PersonaError::NotFound(_)), "{err}");
+    let err = err.to_string();
+    assert!(err.starts_with("not found: segment `nosuch` (no file in") && err.contains("known: big_spenders, no_key, no_table"), "{err}");
+    let err = segments::replay(&runs, "big_spenders", "1").await.unwrap_err().to_string();
+    assert!(err.contains("segment `big_spenders` has no recorded runs yet"), "{err}");
     assert_eq!(segments::run(&runs, "big_spenders").await.unwrap().status, "published");
 }
 
@@ -314,6 +338,7 @@ async fn segments_and_checks_over_flight_sql() {
     p.append("orders", &[("a", 150.0), ("b", 120.0), ("c", 30.0)]).await;
     p.file("segments/big_spenders.sql", BIG_SPENDERS);
     p.file("checks/orders_positive.sql", "-- check: orders_positive\n-- version: 1\n-- severity: error\nSELECT * FROM orders WHERE amount <= 0\n");
+    p.file("checks/orders_small.sql", "-- check: orders_small\n-- version: 1\n-- severity: warn\nSELECT * FROM orders WHERE amount < 50\n");
     let users = "[[access.users]]\nname = \"crm\"\npassword = \"pw\"\naccess = \"write\"\n";
     let config = p.config(&["orders"], users);
     let server = TestServer::from_config(&config).await;
@@ -334,11 +359,57 @@ async fn segments_and_checks_over_flight_sql() {
 
     let checks = query_with(&mut crm, "CALL persona.run_checks('orders_positive')").await;
     assert_eq!(row_strings(&checks), ["orders_positive|error|pass|0||"]);
+    // Several checks: as an array literal (as the README writes it), ARRAY[...], make_array or
+    // one argument each. Only c's 30 is under 50; no amount is <= 0.
+    for call in [
+        "CALL persona.run_checks(['orders_positive', 'orders_small'])",
+        "CALL persona.run_checks(ARRAY['orders_positive', 'orders_small'])",
+        "CALL persona.run_checks(make_array('orders_positive', 'orders_small'))",
+        "CALL persona.run_checks('orders_positive', 'orders_small')",
+    ] {
+        let rows = row_strings(&query_with(&mut crm, call).await);
+        let statuses: Vec<String> = rows.iter().map(|r| r.split('|').take(4).collect::<Vec<_>>().join("|")).collect();
+        assert_eq!(statuses, ["orders_positive|error|pass|0", "orders_small|warn|warn|1"], "{call}: {rows:?}");
+    }
+    let recorded = query_with(&mut crm, "SELECT count(*) FROM persona.check_runs WHERE \"check\" = 'orders_small'").await;
+    assert_eq!(row_strings(&recorded), ["4"]);
+    let status = server.status_of_as("CALL persona.run_checks(['orders_positive', 'nope'])", ("crm", "pw")).await;
+    assert_eq!(status.code(), Code::NotFound, "{status:?}");
+    assert!(status.message().contains("not found: check `nope`") && status.message().contains("known: orders_positive, orders_small"), "{}", status.message());
+    let status = server.status_of_as("CALL persona.run_checks([42])", ("crm", "pw")).await;
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("such as 'events_not_in_future'"), "{}", status.message());
+    let status = server.status_of("CALL persona.run_everything()").await;
+    assert_eq!(status.code(), Code::NotFound, "{status:?}");
+    assert!(status.message().contains("not found: procedure `persona.run_everything`; available: persona.resolve()"), "{}", status.message());
     let status = server.status_of("CALL persona.preview_segment('nope')").await;
     assert_eq!(status.code(), Code::NotFound, "{status:?}");
     assert!(status.message().contains("known: big_spenders"), "{}", status.message());
     let status = server.status_of("CALL persona.preview_segment(42)").await;
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+}
+
+#[test]
+fn a_schedule_naming_an_unknown_definition_stops_start_up() {
+    let p = Project::new();
+    p.file("segments/big_spenders.sql", BIG_SPENDERS);
+    p.file("checks/orders_positive.sql", "-- check: orders_positive\n-- version: 1\nSELECT * FROM orders WHERE amount <= 0\n");
+    let sql = p.path().join("sql");
+    let entry = |segments: &[&str], checks: &[&str]| persona::runs::schedule::ScheduleConfig {
+        segments: segments.iter().map(|s| s.to_string()).collect(),
+        checks: checks.iter().map(|s| s.to_string()).collect(),
+        cron: Some("0 6 * * *".into()),
+        on_new_version: false,
+    };
+    persona::runs::schedule::check_names(&sql, &[entry(&["big_spenders"], &["orders_positive"])]).unwrap();
+    let err = persona::runs::schedule::check_names(&sql, &[entry(&["big_spenders"], &[]), entry(&["big_spender"], &[])]).unwrap_err();
+    assert!(matches!(err, persona::PersonaError::Config(_)), "{err}");
+    let err = err.to_string();
+    assert!(err.contains("schedule[1]: not found: segment `big_spender`") && err.contains("known: big_spenders"), "{err}");
+    let err = persona::runs::schedule::check_names(&sql, &[entry(&[], &["orders_postive"])]).unwrap_err().to_string();
+    assert!(err.contains("schedule[0]: not found: check `orders_postive`") && err.contains("known: orders_positive"), "{err}");
+    // No schedule, nothing to check (not even a sql folder).
+    persona::runs::schedule::check_names(&p.path().join("nowhere"), &[]).unwrap();
 }
 
 #[tokio::test]

@@ -132,3 +132,33 @@ async fn tables_loaded_after_start_up_are_served() {
     let tables = row_strings(&server.query("SELECT table_schema, table_name FROM information_schema.tables WHERE table_catalog = 'persona' AND table_schema <> 'information_schema' ORDER BY 1, 2").await);
     assert_eq!(tables, ["persona|load_watermarks", "public|newcomers"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_tables_record_their_changes() {
+    use deltalake::table::config::TablePropertiesExt;
+    let dir = tempfile::tempdir().unwrap();
+    let tables = persona::embedded::materialize(dir.path()).await.unwrap();
+    let profiles = tables.iter().find(|t| t.name == "profiles").unwrap().clone();
+    let events = tables.iter().find(|t| t.name == "events").unwrap().clone();
+    for t in [&profiles, &events] {
+        let opened = deltalake::open_table(t.url.clone()).await.unwrap();
+        assert!(opened.snapshot().unwrap().table_config().enable_change_data_feed(), "{}", t.name);
+    }
+    // Delete three web-shop profiles with another writer; count them first.
+    let doomed = ["12346", "12347", "12348"];
+    let server = TestServer::start(&tables).await;
+    let list = doomed.map(|d| format!("'{d}'")).join(", ");
+    let expected = scalar(&server.query(&format!("SELECT count(*) FROM profiles WHERE source = 'webshop' AND source_customer_id IN ({list})")).await);
+    assert_eq!(expected, "3");
+    let table = deltalake::open_table(profiles.url.clone()).await.unwrap();
+    table.delete().with_predicate(format!("source = 'webshop' AND source_customer_id IN ({list})")).await.unwrap();
+
+    // The README's example: the rows each commit changed, with the change's kind and version.
+    let changes = server
+        .query("SELECT _change_type, _commit_version, source_customer_id FROM table_changes('profiles', 1) ORDER BY source_customer_id")
+        .await;
+    assert_eq!(row_strings(&changes), doomed.map(|d| format!("delete|1|{d}")));
+    // Version 0 is the whole table as inserts: 5,000 web-shop and 5,000 point-of-sale profiles.
+    let inserted = server.query("SELECT _change_type, count(*) FROM table_changes('profiles', 0, 0) GROUP BY 1").await;
+    assert_eq!(row_strings(&inserted), ["insert|10000"]);
+}
