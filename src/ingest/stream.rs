@@ -179,17 +179,18 @@ struct Progress {
     offset: u64,
 }
 
-async fn append<S>(mut table: DeltaTable, request: &IngestRequest, settings: &IngestConfig, schema: SchemaRef, mut batches: S) -> Result<Ingested>
+async fn append<S>(table: DeltaTable, request: &IngestRequest, settings: &IngestConfig, schema: SchemaRef, mut batches: S) -> Result<Ingested>
 where
     S: Stream<Item = Result<RecordBatch>> + Send + Unpin + 'static,
 {
     let latency = Duration::from_millis(settings.batch_latency_ms);
     let limit = settings.batch_rows.max(1);
-    let mut done = Ingested::default();
     let mut progress = Progress { app_id: request.ingest_id.as_ref().map(|id| format!("persona-ingest:{id}")), committed: 0, offset: 0 };
     if let Some(id) = &progress.app_id {
         progress.committed = committed_rows(&table, id).await?;
     }
+    // One commit at a time, in stream order, while the next micro-batch is being received.
+    let mut writer = Committer { table: Some(table), in_flight: None, done: Ingested::default() };
     let mut pending: Vec<RecordBatch> = Vec::new();
     let mut pending_rows = 0usize;
     loop {
@@ -200,7 +201,7 @@ where
             match tokio::time::timeout(latency, batches.next()).await {
                 Ok(next) => next,
                 Err(_) => {
-                    table = commit(table, request, &schema, std::mem::take(&mut pending), &mut progress, &mut done).await?;
+                    writer.commit(request, &schema, std::mem::take(&mut pending), &mut progress).await?;
                     pending_rows = 0;
                     continue;
                 }
@@ -213,7 +214,7 @@ where
             let take = limit - pending_rows;
             pending.push(batch.slice(0, take));
             batch = batch.slice(take, batch.num_rows() - take);
-            table = commit(table, request, &schema, std::mem::take(&mut pending), &mut progress, &mut done).await?;
+            writer.commit(request, &schema, std::mem::take(&mut pending), &mut progress).await?;
             pending_rows = 0;
         }
         if batch.num_rows() > 0 {
@@ -222,42 +223,90 @@ where
         }
     }
     // A stream with no rows still creates the table it names (with the stream's schema).
+    let table = writer.settle().await?;
     if !pending.is_empty() || table.version().is_none() {
-        commit(table, request, &schema, pending, &mut progress, &mut done).await?;
+        writer.table = Some(table);
+        writer.commit(request, &schema, pending, &mut progress).await?;
+        writer.settle().await?;
     }
-    Ok(done)
+    Ok(writer.done)
 }
 
-/// Commits one micro-batch, less the rows an earlier attempt committed; returns the table to
-/// go on with.
-async fn commit(
+type Commit = tokio::task::JoinHandle<Result<(DeltaTable, writer::Written, u64)>>;
+
+/// Writes micro-batches one after another, each in a task of its own so receiving goes on.
+struct Committer {
+    /// The table to write next, when no commit is in flight.
+    table: Option<DeltaTable>,
+    in_flight: Option<Commit>,
+    done: Ingested,
+}
+
+impl Committer {
+    /// Waits for the commit in flight; returns the table as it left it.
+    async fn settle(&mut self) -> Result<DeltaTable> {
+        if let Some(task) = self.in_flight.take() {
+            let (table, written, rows) = task.await.map_err(|e| PersonaError::Io(std::io::Error::other(e)))??;
+            self.done.rows += rows;
+            self.done.commits += 1;
+            self.done.version = Some(written.version);
+            return Ok(table);
+        }
+        Ok(self.table.take().expect("a table to write to"))
+    }
+
+    /// Starts the commit of one micro-batch, less the rows an earlier attempt committed.
+    async fn commit(&mut self, request: &IngestRequest, schema: &SchemaRef, batches: Vec<RecordBatch>, progress: &mut Progress) -> Result<()> {
+        let table = self.settle().await?;
+        let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
+        let app_id = match &progress.app_id {
+            Some(id) => id.clone(),
+            None => {
+                // An unnamed stream is known by its first micro-batch.
+                let id = format!("persona-ingest:{}", fingerprint(schema, &batches)?);
+                progress.committed = committed_rows(&table, &id).await?;
+                progress.app_id = Some(id.clone());
+                id
+            }
+        };
+        let start = progress.offset;
+        progress.offset += rows;
+        let already = progress.committed.saturating_sub(start).min(rows);
+        self.done.skipped_rows += already;
+        if already == rows && (rows > 0 || table.version().is_some()) {
+            self.table = Some(table);
+            return Ok(());
+        }
+        let fresh = skip_rows(batches, already as usize);
+        progress.committed = progress.offset;
+        let (request, schema, txn) = (request.clone(), schema.clone(), (app_id, progress.offset));
+        self.in_flight = Some(tokio::spawn(async move { write_micro_batch(table, &request, &schema, fresh, txn).await }));
+        Ok(())
+    }
+}
+
+/// The batches without their first `n` rows.
+fn skip_rows(batches: Vec<RecordBatch>, mut n: usize) -> Vec<RecordBatch> {
+    let mut out = Vec::with_capacity(batches.len());
+    for b in batches {
+        if n >= b.num_rows() {
+            n -= b.num_rows();
+        } else {
+            out.push(b.slice(n, b.num_rows() - n));
+            n = 0;
+        }
+    }
+    out
+}
+
+async fn write_micro_batch(
     table: DeltaTable,
     request: &IngestRequest,
     schema: &SchemaRef,
     batches: Vec<RecordBatch>,
-    progress: &mut Progress,
-    done: &mut Ingested,
-) -> Result<DeltaTable> {
-    let batch = concat_batches(schema, &batches)?;
-    let rows = batch.num_rows() as u64;
-    let app_id = match &progress.app_id {
-        Some(id) => id.clone(),
-        None => {
-            // An unnamed stream is known by its first micro-batch.
-            let id = format!("persona-ingest:{}", fingerprint(schema, &batch)?);
-            progress.committed = committed_rows(&table, &id).await?;
-            progress.app_id = Some(id.clone());
-            id
-        }
-    };
-    let start = progress.offset;
-    progress.offset += rows;
-    let already = progress.committed.saturating_sub(start).min(rows);
-    done.skipped_rows += already;
-    if already == rows && (rows > 0 || table.version().is_some()) {
-        return Ok(table);
-    }
-    let fresh = batch.slice(already as usize, (rows - already) as usize);
+    txn: (String, u64),
+) -> Result<(DeltaTable, writer::Written, u64)> {
+    let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
     let creating = table.version().is_none();
     let write = WriteRequest {
         table: request.table.clone(),
@@ -265,13 +314,12 @@ async fn commit(
         partition_by: Vec::new(),
         allow_new_columns: false,
         app_ids: Vec::new(),
-        metadata: serde_json::json!({"operation": "flight ingest", "rows": fresh.num_rows()}),
+        metadata: serde_json::json!({"operation": "flight ingest", "rows": rows}),
         // Creating a table must not be retried blindly: delta-rs would commit this writer's
         // table metadata over the one that won.
         retries: if creating { 0 } else { APPEND_RETRIES },
     };
-    let txn = (app_id, progress.offset);
-    let written = match write_with_txn(table, schema, fresh.clone(), &write, &txn).await {
+    let written = match write_with_txn(table, schema, batches.clone(), &write, &txn).await {
         // Two clients creating the same new table: the one that lost appends to the winner's
         // table, after the same checks as any append.
         Err(PersonaError::Conflict(_)) if creating => {
@@ -280,19 +328,19 @@ async fn commit(
                 columns::check(&existing, schema, false, &format!("ingest into {}", request.display))?;
             }
             let write = WriteRequest { retries: APPEND_RETRIES, ..write };
-            write_with_txn(table, schema, fresh.clone(), &write, &txn).await?
+            write_with_txn(table, schema, batches, &write, &txn).await?
         }
         other => other?,
     };
-    progress.committed = progress.offset;
-    done.rows += fresh.num_rows() as u64;
-    done.commits += 1;
-    done.version = Some(written.version);
-    writer::open(&request.table).await
+    let table = match written.table.clone() {
+        Some(t) => t,
+        None => writer::open(&request.table).await?,
+    };
+    Ok((table, written, rows))
 }
 
-async fn write_with_txn(table: DeltaTable, schema: &SchemaRef, batch: RecordBatch, write: &WriteRequest, txn: &(String, u64)) -> Result<writer::Written> {
-    let stream = MemoryStream::try_new(vec![batch], schema.clone(), None)?;
+async fn write_with_txn(table: DeltaTable, schema: &SchemaRef, batches: Vec<RecordBatch>, write: &WriteRequest, txn: &(String, u64)) -> Result<writer::Written> {
+    let stream = MemoryStream::try_new(batches, schema.clone(), None)?;
     let write = WriteRequest { app_ids: Vec::new(), ..write.clone() };
     writer::write_with_transaction(table, schema.clone(), Box::pin(stream), &write, Some((&txn.0, txn.1))).await
 }
@@ -307,8 +355,10 @@ async fn committed_rows(table: &DeltaTable, app_id: &str) -> Result<u64> {
     Ok(version.map_or(0, |v| v.max(0) as u64))
 }
 
-/// SHA-256 of a batch in Arrow IPC form: the same rows in the same types hash the same.
-fn fingerprint(schema: &Schema, batch: &RecordBatch) -> Result<String> {
+/// SHA-256 of batches in Arrow IPC form: the same rows in the same types hash the same, and
+/// how they are cut does not matter (each batch is hashed as one).
+fn fingerprint(schema: &Schema, batches: &[RecordBatch]) -> Result<String> {
+    let batch = concat_batches(&Arc::new(schema.clone()), batches)?;
     struct Hashing(Sha256);
     impl std::io::Write for Hashing {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -320,7 +370,7 @@ fn fingerprint(schema: &Schema, batch: &RecordBatch) -> Result<String> {
         }
     }
     let mut writer = StreamWriter::try_new(Hashing(Sha256::new()), schema)?;
-    writer.write(batch)?;
+    writer.write(&batch)?;
     writer.finish()?;
     let Hashing(hasher) = writer.into_inner()?;
     Ok(hex::encode(hasher.finalize()))

@@ -76,6 +76,8 @@ pub struct Written {
     pub files_added: u64,
     pub files_removed: u64,
     pub created: bool,
+    /// The table as of the new version, for a caller that writes again (saves reading the log).
+    pub table: Option<DeltaTable>,
 }
 
 /// Opens a table for writing; the result has no state when the location holds no table yet.
@@ -177,6 +179,7 @@ pub async fn write_with_transaction(
                 files_added: metrics.num_target_files_added as u64,
                 files_removed: metrics.num_target_files_removed as u64,
                 created: false,
+                table: Some(table),
             }
         }
         (key, exists) => {
@@ -211,6 +214,7 @@ pub async fn write_with_transaction(
                 files_added: metrics.get("num_added_files").copied().unwrap_or(0),
                 files_removed: metrics.get("num_removed_files").copied().unwrap_or(0),
                 created: !exists,
+                table: Some(table),
             }
         }
     };
