@@ -42,12 +42,12 @@ def timed(cmd: list[str], log: Path) -> tuple[float, float]:
 
 def scores(con: duckdb.DuckDBPyConnection, edges: str, clusters: str) -> dict[str, float]:
     """Pairwise precision/recall/F1 of edges (uid_l, uid_r) and clusters (uid, cluster_id)."""
-    true_pairs = con.sql("SELECT sum(n * (n - 1) / 2) FROM (SELECT count(*) n FROM truth GROUP BY entity_id)").fetchone()[0]
-    edge_hits, edge_count = con.sql(
+    true_pairs = con.execute("SELECT sum(n * (n - 1) / 2) FROM (SELECT count(*) n FROM truth GROUP BY entity_id)").fetchone()[0]
+    edge_hits, edge_count = con.execute(
         f"SELECT count(*) FILTER (WHERE a.entity_id = b.entity_id), count(*) FROM {edges} e "
         "JOIN truth a ON a.uid = e.uid_l JOIN truth b ON b.uid = e.uid_r"
     ).fetchone()
-    cluster_hits, cluster_pairs = con.sql(
+    cluster_hits, cluster_pairs = con.execute(
         f"""WITH j AS (SELECT c.cluster_id, t.entity_id FROM {clusters} c JOIN truth t USING (uid))
             SELECT (SELECT sum(n * (n - 1) / 2) FROM (SELECT count(*) n FROM j GROUP BY cluster_id, entity_id)),
                    (SELECT sum(n * (n - 1) / 2) FROM (SELECT count(*) n FROM j GROUP BY cluster_id))"""
@@ -74,7 +74,7 @@ def splink_pairs(con: duckdb.DuckDBPyConnection, parquet: Path) -> int:
         + " AND ".join(f"l.{c} = r.{c}" for c in cols) + " AND l.unique_id < r.unique_id"
         for cols in BLOCKING
     ]
-    return con.sql("SELECT count(*) FROM (" + " UNION ".join(joins) + ")").fetchone()[0]
+    return con.execute("SELECT count(*) FROM (" + " UNION ".join(joins) + ")").fetchone()[0]
 
 
 def main() -> None:
@@ -103,13 +103,13 @@ def main() -> None:
     persona_candidates = int(summary.split(" candidate pairs")[0].split()[-1])
 
     con = duckdb.connect()
-    con.sql(f"CREATE TABLE truth AS SELECT source_customer_id AS uid, entity_id FROM read_parquet('{data / 'profiles.parquet'}')")
+    con.execute(f"CREATE TABLE truth AS SELECT source_customer_id AS uid, entity_id FROM read_parquet('{data / 'profiles.parquet'}')")
     links = DeltaTable(str(state / "persona" / "identity_links")).to_pyarrow_table(columns=["source_customer_id", "master_customer_id"])
     pairs = DeltaTable(str(state / "persona" / "identity_pairs")).to_pyarrow_table(columns=["source_customer_id_a", "source_customer_id_b"])
     con.register("persona_links", links)
     con.register("persona_pairs", pairs)
-    con.sql("CREATE VIEW persona_clusters AS SELECT source_customer_id AS uid, master_customer_id AS cluster_id FROM persona_links")
-    con.sql("CREATE VIEW persona_edges AS SELECT source_customer_id_a AS uid_l, source_customer_id_b AS uid_r FROM persona_pairs")
+    con.execute("CREATE VIEW persona_clusters AS SELECT source_customer_id AS uid, master_customer_id AS cluster_id FROM persona_links")
+    con.execute("CREATE VIEW persona_edges AS SELECT source_customer_id_a AS uid_l, source_customer_id_b AS uid_r FROM persona_pairs")
     rows = [("persona", persona_wall, persona_mem, persona_candidates, scores(con, "persona_edges", "persona_clusters"))]
 
     if not args.skip_splink:
@@ -118,11 +118,11 @@ def main() -> None:
         splink_wall, splink_mem = timed([sys.executable, str(HERE / "splink_resolve.py"), "--profiles",
                                          str(data / "profiles.parquet"), "--out", str(out)], args.work / "splink.log")
         splink_candidates = splink_pairs(con, data / "profiles.parquet")
-        con.sql(f"CREATE VIEW splink_edges AS SELECT uid_l, uid_r FROM read_parquet('{out / 'edges.parquet'}')")
-        con.sql(f"CREATE VIEW splink_clusters AS SELECT uid, cluster_id FROM read_parquet('{out / 'clusters.parquet'}')")
+        con.execute(f"CREATE VIEW splink_edges AS SELECT uid_l, uid_r FROM read_parquet('{out / 'edges.parquet'}')")
+        con.execute(f"CREATE VIEW splink_clusters AS SELECT uid, cluster_id FROM read_parquet('{out / 'clusters.parquet'}')")
         rows.append(("splink", splink_wall, splink_mem, splink_candidates, scores(con, "splink_edges", "splink_clusters")))
 
-    people = con.sql("SELECT count(DISTINCT entity_id) FROM truth").fetchone()[0]
+    people = con.execute("SELECT count(DISTINCT entity_id) FROM truth").fetchone()[0]
     print(f"\n{args.profiles:,} profiles of {people:,} people (seed {args.seed})")
     print(f"{'engine':<8} {'wall s':>7} {'peak GiB':>8} {'candidates':>11} {'edges':>9} {'edge P':>7} {'edge R':>7} {'edge F1':>7} {'clus P':>7} {'clus R':>7} {'clus F1':>7}")
     for name, wall, mem, cand, s in rows:

@@ -84,7 +84,7 @@ def main() -> None:
     if not args.persona.exists():
         sys.exit(f"{args.persona} not found: build it with `cargo build --release` or pass --persona")
     data = make_pairs(args.work, args.pairs, args.seed)
-    n = duckdb.sql(f"SELECT count(*) FROM read_parquet('{data / 'pairs.parquet'}')").fetchone()[0]
+    n = duckdb.execute(f"SELECT count(*) FROM read_parquet('{data / 'pairs.parquet'}')").fetchone()[0]
     config = data / "persona.toml"
     config.write_text(f'data_dir = "{data / "state"}"\n[tables]\npairs = "{data / "pairs"}"\n')
 
@@ -96,7 +96,7 @@ def main() -> None:
             wall, out = run([str(args.persona), "sql", "--config", str(config), persona_sql])
             p_runs.append(wall)
             p_value = answer(out)
-            wall, out = run([sys.executable, "-c", f"import duckdb; print(duckdb.sql({duck_sql!r}).fetchone()[0])"])
+            wall, out = run([sys.executable, "-c", f"import duckdb; print(duckdb.execute({duck_sql!r}).fetchone()[0])"])
             d_runs.append(wall)
             d_value = out.strip()
         results[name] = (statistics.median(p_runs), statistics.median(d_runs), p_value, d_value)

@@ -133,6 +133,7 @@ pub fn resolve(p: &Profiles, settings: &Settings) -> Resolution {
     let candidate_counts = model::counts(patterns.iter().copied());
     let fixed = model::Fixed { prior: settings.prior };
     let fitted = Model::fit(&p.comparisons, &fixed, &model::counts(random.into_iter()), &candidate_counts, 25);
+    tracing::debug!(model = ?fitted, "identity model fitted");
     // Score each distinct pattern once.
     let probability: std::collections::HashMap<Pattern, f64> =
         candidate_counts.iter().map(|(pat, _)| (*pat, fitted.probability(*pat))).collect();

@@ -91,7 +91,7 @@ impl Model {
     /// `fixed` gives is used as it is.
     pub fn fit(comparisons: &[Comparison], fixed: &Fixed, random: &[(Pattern, f64)], candidates: &[(Pattern, f64)], iterations: usize) -> Self {
         let levels: Vec<usize> = comparisons.iter().map(Comparison::level_count).collect();
-        let u: Vec<Vec<f64>> = comparisons
+        let mut u: Vec<Vec<f64>> = comparisons
             .iter()
             .enumerate()
             .map(|(f, c)| match &c.u {
@@ -120,6 +120,15 @@ impl Model {
             }
             for (f, mf) in m.iter_mut().enumerate().filter(|(f, _)| comparisons[*f].m.is_none()) {
                 *mf = frequencies(levels[f], candidates.iter().zip(&weights).map(|((p, n), w)| (level_of(*p, f), n * w)));
+            }
+            // u among the candidates too: non-matching pairs that share a blocking key agree on
+            // its fields far more often than random pairs do, and without this EM explains that
+            // agreement by calling nearly every candidate a match.
+            // The random pairs stay in the estimate, so a handful of candidates cannot swing it.
+            for (f, uf) in u.iter_mut().enumerate().filter(|(f, _)| comparisons[*f].u.is_none()) {
+                let among_candidates = candidates.iter().zip(&weights).map(|((p, n), w)| (level_of(*p, f), n * (1.0 - w)));
+                let among_random = random.iter().map(|(p, n)| (level_of(*p, f), *n));
+                *uf = frequencies(levels[f], among_candidates.chain(among_random));
             }
             if fixed.prior.is_none() {
                 let matched: f64 = candidates.iter().zip(&weights).map(|((_, n), w)| n * w).sum();
