@@ -44,7 +44,7 @@ persona.toml (data_dir "d", a one-row configured table `seed` so persona does no
 embedded lakehouse, [ingest] batch_rows, an [access] user with write access); previous output
 (d/, python/, seed/) is deleted first. `persona serve --listen 127.0.0.1:0` runs there for the
 whole run; its stderr goes to <work>/persona.log. The binary is --persona, by default
-/var/tmp/persona-release/release/persona if it exists, else target/release/persona. Python
+$CARGO_TARGET_DIR/release/persona (target/release/persona without it). Python
 packages: bench/requirements.txt (pyarrow, numpy, deltalake, adbc-driver-flightsql).
 """
 
@@ -71,8 +71,7 @@ from deltalake import DeltaTable, write_deltalake
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-RELEASE_OUTSIDE = Path("/var/tmp/persona-release/release/persona")
-RELEASE_IN_REPO = ROOT / "target/release/persona"
+RELEASE = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release/persona"
 
 USER, PASSWORD = "bench", "bench-secret"
 
@@ -108,7 +107,7 @@ GAP_US = 2_000  # mean microseconds between events: 10M events span about 5.6 ho
 
 
 def default_binary() -> Path:
-    return RELEASE_OUTSIDE if RELEASE_OUTSIDE.exists() else RELEASE_IN_REPO
+    return RELEASE
 
 
 # --------------------------------------------------------------------------- data

@@ -445,8 +445,7 @@ def report(done: dict, results: list[dict], repeat: int) -> None:
 
 
 def default_persona() -> Path:
-    release = Path("/var/tmp/persona-release/release/persona")
-    return release if release.exists() else ROOT / "target" / "release" / "persona"
+    return Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release" / "persona"
 
 
 def main() -> None:
