@@ -43,7 +43,7 @@ def make_pairs(work: Path, n: int, seed: int) -> Path:
         subprocess.run([sys.executable, str(HERE / "generate_profiles.py"), "--profiles", str(max(n // 2, 1000)),
                         "--seed", str(seed), "--out", str(profiles)], check=True)
     con = duckdb.connect()
-    con.execute("SELECT setseed(0.42)")
+    con.execute("SELECT setseed(0.42)").fetchall()
     table = con.sql(f"""
         WITH p AS (SELECT entity_id, lower(coalesce(given_name, '') || ' ' || coalesce(surname, '')) AS name,
                           row_number() OVER (ORDER BY source_customer_id) AS k
