@@ -192,7 +192,6 @@ async fn insert(ctx: &SessionContext, i: &Insert) -> Result<Write> {
     let schema = table_schema(&table).await?;
     let columns = i.columns.iter().map(|c| table_column(&schema, &column_name(c)?)).collect::<Result<Vec<_>>>()?;
     let source = source.to_string();
-    refuse_in_expressions(&source)?;
     // Plan it now, so a bad source or a column count mismatch fails before anything runs.
     let frame = source_frame(ctx, &source).await?;
     aligned(frame, &schema, &columns)?;
@@ -246,7 +245,6 @@ async fn merge(ctx: &SessionContext, m: &Merge) -> Result<Write> {
         TableFactor::Derived { subquery, alias: Some(alias), .. } => (subquery.to_string(), alias.name.value.clone()),
         other => return Err(PersonaError::InvalidArgument(format!("MERGE ... USING `{other}`: use a table or a subquery with an alias"))),
     };
-    refuse_in_expressions(&source)?;
     source_frame(ctx, &source).await?;
     let schema = table_schema(&table).await?;
     let mut expressions: Vec<String> = vec![m.on.to_string()];

@@ -208,8 +208,22 @@ fn arrow_code(e: &ArrowError) -> Code {
     }
 }
 
+/// True when a commit lost a race with another writer (and wrote nothing).
+pub fn is_conflict(e: &DeltaTableError) -> bool {
+    use deltalake::kernel::transaction::TransactionError;
+    matches!(
+        e,
+        DeltaTableError::VersionAlreadyExists(_)
+            | DeltaTableError::Transaction {
+                source: TransactionError::VersionAlreadyExists(_)
+                    | TransactionError::CommitConflict(_)
+                    | TransactionError::MaxCommitAttempts(_)
+            }
+    )
+}
+
 fn delta_code(e: &DeltaTableError) -> Code {
-    if crate::ingest::writer::is_conflict(e) {
+    if is_conflict(e) {
         // Another writer won the commit race: the client may run the whole call again.
         return Code::Aborted;
     }

@@ -10,7 +10,7 @@ use arrow_flight::sql::server::PeekableFlightDataStream;
 use datafusion::prelude::SessionContext;
 use futures::{StreamExt, TryStreamExt};
 
-use crate::catalog::{CATALOG, PERSONA_SCHEMA, USER_SCHEMA};
+use crate::catalog::{CATALOG, PERSONA_SCHEMA};
 use crate::error::{PersonaError, Result};
 use crate::ingest::stream::{self, IfExists, IfMissing, IngestRequest, Ingested};
 use crate::procedures::ProcedureEnv;
@@ -89,11 +89,10 @@ async fn write(
         .config()
         .get_extension::<ProcedureEnv>()
         .ok_or_else(|| PersonaError::InvalidArgument("writes are not available in this session".into()))?;
-    if name.split('.').next() == Some(PERSONA_SCHEMA) && name.contains('.') {
+    let entry = crate::lakehouse::resolve_among(&env.tables, &env.data_dir, name)?;
+    if entry.schema == PERSONA_SCHEMA {
         return Err(PersonaError::PermissionDenied(format!("`{name}` is one of persona's own tables, which only persona writes")));
     }
-    let entry = crate::lakehouse::resolve_among(&env.tables, &env.data_dir, name)?;
-    debug_assert_eq!(entry.schema, USER_SCHEMA);
     let request = IngestRequest { table: entry.table.clone(), display: entry.display_name(), if_exists, if_missing, ingest_id };
 
     let mut batches = FlightRecordBatchStream::new_from_flight_data(data.into_peekable().map_err(|s| FlightError::Tonic(Box::new(s))))

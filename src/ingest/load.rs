@@ -227,7 +227,7 @@ pub async fn load(config: &Config, request: &LoadRequest) -> Result<LoadReport> 
     // The transaction ids in the table's log: the guarantee that holds without watermarks.
     let mut committed: HashMap<String, u64> = HashMap::new();
     for p in &planned {
-        if let Some(v) = transaction_version(&table, &p.app_id).await? {
+        if let Some(v) = writer::transaction_version(&table, &p.app_id).await? {
             committed.insert(p.app_id.clone(), v);
         }
     }
@@ -378,16 +378,6 @@ pub async fn load(config: &Config, request: &LoadRequest) -> Result<LoadReport> 
         files,
         elapsed: started.elapsed(),
     })
-}
-
-/// The version whose commit holds this transaction id, if any.
-async fn transaction_version(table: &DeltaTable, app_id: &str) -> Result<Option<u64>> {
-    let Ok(state) = table.snapshot() else { return Ok(None) };
-    let version = state
-        .transaction_version(table.log_store().as_ref(), app_id)
-        .await
-        .map_err(|e| PersonaError::delta("transactions", e))?;
-    Ok(version.map(|v| v.max(0) as u64))
 }
 
 /// The schema the load writes: the table's (plus new columns when allowed), or for a new

@@ -347,12 +347,7 @@ async fn write_with_txn(table: DeltaTable, schema: &SchemaRef, batches: Vec<Reco
 
 /// Rows of the stream `app_id` the table holds: the txn version its last commit recorded.
 async fn committed_rows(table: &DeltaTable, app_id: &str) -> Result<u64> {
-    let Ok(state) = table.snapshot() else { return Ok(0) };
-    let version = state
-        .transaction_version(table.log_store().as_ref(), app_id)
-        .await
-        .map_err(|e| PersonaError::delta("transactions", e))?;
-    Ok(version.map_or(0, |v| v.max(0) as u64))
+    Ok(writer::transaction_version(table, app_id).await?.unwrap_or(0))
 }
 
 /// SHA-256 of batches in Arrow IPC form: the same rows in the same types hash the same, and

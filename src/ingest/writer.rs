@@ -223,7 +223,7 @@ pub async fn write_with_transaction(
 
 /// Explains the one commit failure a caller can act on: another writer was first.
 pub fn commit_error(name: &str, e: deltalake::DeltaTableError) -> PersonaError {
-    if is_conflict(&e) {
+    if crate::error::is_conflict(&e) {
         return PersonaError::Conflict(format!(
             "table {name}: another writer committed a new version while this write ran; nothing was written, run it again ({e})"
         ));
@@ -231,19 +231,14 @@ pub fn commit_error(name: &str, e: deltalake::DeltaTableError) -> PersonaError {
     PersonaError::delta(name, e)
 }
 
-/// True when a commit lost a race with another writer (and wrote nothing).
-pub fn is_conflict(e: &deltalake::DeltaTableError) -> bool {
-    use deltalake::DeltaTableError;
-    use deltalake::kernel::transaction::TransactionError;
-    matches!(
-        e,
-        DeltaTableError::VersionAlreadyExists(_)
-            | DeltaTableError::Transaction {
-                source: TransactionError::VersionAlreadyExists(_)
-                    | TransactionError::CommitConflict(_)
-                    | TransactionError::MaxCommitAttempts(_)
-            }
-    )
+/// The version the table's log records for the application transaction `app_id`, if any.
+pub async fn transaction_version(table: &DeltaTable, app_id: &str) -> Result<Option<u64>> {
+    let Ok(state) = table.snapshot() else { return Ok(None) };
+    let version = state
+        .transaction_version(table.log_store().as_ref(), app_id)
+        .await
+        .map_err(|e| PersonaError::delta("transactions", e))?;
+    Ok(version.map(|v| v.max(0) as u64))
 }
 
 /// The numeric `operationMetrics` of the table's newest commit.

@@ -237,6 +237,10 @@ async fn ingest_modes_access_and_a_plain_do_put() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("orders exists"), "{err}");
+    // persona's own tables are not ingest targets.
+    let own = CommandStatementIngest { schema: Some("persona".into()), ..ingest_cmd("load_watermarks", TableNotExistOption::Fail, TableExistsOption::Append) };
+    let err = w.execute_ingest(own, as_stream(clicks(0, 1, 1))).await.unwrap_err().to_string();
+    assert!(err.contains("persona's own tables"), "{err}");
     // Columns that do not fit the table are refused by name.
     let err = w
         .execute_ingest(ingest_cmd("orders", TableNotExistOption::Fail, TableExistsOption::Append), as_stream(clicks(0, 1, 1)))
