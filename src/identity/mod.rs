@@ -15,6 +15,8 @@ pub mod model;
 pub mod profiles;
 pub mod rules;
 
+use std::collections::HashMap;
+
 use crate::error::Result;
 use blocking::{Pair, unpack};
 use model::{Comparator, Model, Pattern};
@@ -36,7 +38,7 @@ pub struct Settings {
     pub random_pairs: usize,
     /// Values that never link records (compared as trimmed lower case).
     pub blocked_values: Vec<String>,
-    /// Fixed share of candidate pairs that match; learnt by EM when `None`.
+    /// Fixed probability that two random profiles are one person; estimated when `None`.
     pub prior: Option<f64>,
     pub comparisons: Vec<Comparison>,
     pub blocking: Vec<BlockingRule>,
@@ -53,7 +55,7 @@ impl Default for Settings {
             link_only: false,
             max_cluster_size: 20,
             max_block_size: 100,
-            random_pairs: 200_000,
+            random_pairs: 1_000_000,
             blocked_values: rules::DEFAULT_BLOCKED_VALUES.iter().map(|v| v.to_string()).collect(),
             prior: None,
             comparisons: rules::default_comparisons(),
@@ -126,14 +128,27 @@ pub struct Resolution {
 }
 
 pub fn resolve(p: &Profiles, settings: &Settings) -> Resolution {
+    let started = std::time::Instant::now();
     let pairs = blocking::candidate_pairs(p, settings.link_only, settings.max_block_size);
+    tracing::debug!(pairs = pairs.len(), seconds = started.elapsed().as_secs_f64(), "identity candidate pairs");
     let comparator = Comparator::new(p);
-    let patterns = compare_all(p, &comparator, &pairs);
-    let random: Vec<Pattern> = random_pairs(p, settings).map(|(i, j)| comparator.pattern(p, i, j)).collect();
+    let (patterns, sessions) = compare_all(p, &comparator, &pairs);
+    tracing::debug!(seconds = started.elapsed().as_secs_f64(), "identity pairs compared");
+    let random: Vec<Pair> = random_pairs(p, settings).map(|(i, j)| blocking::pack(i, j)).collect();
+    let random: Vec<Pattern> = on_all_cores(&random, |part| part.iter().map(|&pair| comparator.pattern(p, pair)).collect::<Vec<_>>())
+        .into_iter()
+        .flatten()
+        .collect();
     let candidate_counts = model::counts(patterns.iter().copied());
+    let evidence = model::Evidence {
+        random: &model::counts(random.into_iter()),
+        sessions: &sessions,
+        candidates: &candidate_counts,
+        all_pairs: possible_pairs(p, settings.link_only),
+    };
     let fixed = model::Fixed { prior: settings.prior };
-    let fitted = Model::fit(&p.comparisons, &fixed, &model::counts(random.into_iter()), &candidate_counts, 25);
-    tracing::debug!(model = ?fitted, "identity model fitted");
+    let fitted = Model::fit(&p.comparisons, &fixed, &evidence, 25);
+    tracing::debug!(model = ?fitted, seconds = started.elapsed().as_secs_f64(), "identity model fitted");
     // Score each distinct pattern once.
     let probability: std::collections::HashMap<Pattern, f64> =
         candidate_counts.iter().map(|(pat, _)| (*pat, fitted.probability(*pat))).collect();
@@ -148,28 +163,75 @@ pub fn resolve(p: &Profiles, settings: &Settings) -> Resolution {
         })
         .collect();
     let clusters = cluster::connected(p.len, &links, settings.max_cluster_size);
+    tracing::debug!(links = links.len(), seconds = started.elapsed().as_secs_f64(), "identity clustered");
     Resolution { candidate_pairs: pairs.len(), links, clusters, model: fitted }
 }
 
-/// The agreement pattern of every pair, computed on all cores.
-fn compare_all(p: &Profiles, comparator: &Comparator, pairs: &[Pair]) -> Vec<Pattern> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let chunk = pairs.len().div_ceil(threads).max(1);
-    std::thread::scope(|s| {
-        let workers: Vec<_> = pairs
-            .chunks(chunk)
-            .map(|part| {
-                s.spawn(move || {
-                    part.iter()
-                        .map(|&pair| {
-                            let (i, j) = unpack(pair);
-                            comparator.pattern(p, i, j)
-                        })
-                        .collect::<Vec<_>>()
-                })
+/// Profile pairs that could be one person: all of them, or with `link_only` those of two
+/// different sources.
+fn possible_pairs(p: &Profiles, link_only: bool) -> f64 {
+    let n = p.len as f64;
+    if !link_only {
+        return n * (n - 1.0) / 2.0;
+    }
+    let mut per_source: std::collections::HashMap<u32, f64> = std::collections::HashMap::new();
+    for s in &p.source {
+        *per_source.entry(*s).or_default() += 1.0;
+    }
+    (n * n - per_source.values().map(|k| k * k).sum::<f64>()) / 2.0
+}
+
+/// The agreement pattern of every pair, and per blocking rule the patterns of the pairs it
+/// found (its own key fields masked), computed on all cores.
+fn compare_all(p: &Profiles, comparator: &Comparator, pairs: &[Pair]) -> (Vec<Pattern>, Vec<model::Session>) {
+    let learns: Vec<Vec<bool>> = p.overlaps.iter().map(|o| o.iter().map(|x| !x).collect()).collect();
+    let parts = on_all_cores(pairs, |part| {
+        let mut by_rule: Vec<HashMap<Pattern, f64>> = vec![HashMap::new(); p.rules.len()];
+        let patterns = part
+            .iter()
+            .map(|&pair| {
+                let pattern = comparator.pattern(p, pair);
+                let (i, j) = unpack(pair);
+                for (k, counts) in by_rule.iter_mut().enumerate() {
+                    if matches!((p.key(k, i), p.key(k, j)), (Some(a), Some(b)) if a == b) {
+                        *counts.entry(model::masked(pattern, &learns[k])).or_default() += 1.0;
+                    }
+                }
+                pattern
             })
-            .collect();
-        workers.into_iter().flat_map(|w| w.join().expect("comparison worker panicked")).collect()
+            .collect::<Vec<_>>();
+        (patterns, by_rule)
+    });
+    let mut patterns = Vec::with_capacity(pairs.len());
+    let mut by_rule: Vec<HashMap<Pattern, f64>> = vec![HashMap::new(); p.rules.len()];
+    for (part, counts) in parts {
+        patterns.extend(part);
+        for (total, c) in by_rule.iter_mut().zip(counts) {
+            for (pattern, n) in c {
+                *total.entry(pattern).or_default() += n;
+            }
+        }
+    }
+    let sessions = by_rule
+        .into_iter()
+        .zip(learns)
+        .map(|(counts, learns)| {
+            let mut counts: Vec<_> = counts.into_iter().collect();
+            counts.sort_unstable_by_key(|(p, _)| *p);
+            model::Session { learns: learns.clone(), counts }
+        })
+        .collect();
+    (patterns, sessions)
+}
+
+/// `work` over `items` cut into one slice per core, results in order.
+fn on_all_cores<R: Send>(items: &[Pair], work: impl Fn(&[Pair]) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = items.len().div_ceil(threads).max(1);
+    let work = &work;
+    std::thread::scope(|s| {
+        let workers: Vec<_> = items.chunks(chunk).map(|part| s.spawn(move || work(part))).collect();
+        workers.into_iter().map(|w| w.join().expect("identity worker panicked")).collect()
     })
 }
 

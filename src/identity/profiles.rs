@@ -31,6 +31,9 @@ pub struct Profiles {
     /// Blocking key columns, one per usable rule.
     pub keys: Vec<StringArray>,
     pub rules: Vec<BlockingRule>,
+    /// `overlaps[k][f]`: rule `k`'s key is computed from a column comparison `f` reads, so the
+    /// pairs that rule finds say nothing about how often that field agrees among matches.
+    pub overlaps: Vec<Vec<bool>>,
     /// Columns carried through untouched (as text), in the order asked for.
     pub carried: Vec<StringArray>,
     /// Default rules left out because the profiles lack their columns, with the reason.
@@ -56,15 +59,20 @@ pub async fn load(df: DataFrame, settings: &Settings, source: Option<&str>, carr
     let mut skipped = Vec::new();
     let mut select = Vec::new();
     let mut comparisons = Vec::new();
+    let mut read = Vec::new();
     for c in &settings.comparisons {
         if let Some(e) = planned(&df, &c.name, &c.sql(), settings.strict_comparisons, &mut skipped)? {
+            read.push(columns_of(&e));
             select.push(e.alias(format!("c{}", comparisons.len())));
             comparisons.push(c.clone());
         }
     }
     let mut rules = Vec::new();
+    let mut overlaps = Vec::new();
     for r in &settings.blocking {
         if let Some(e) = planned(&df, &r.name, &r.sql, settings.strict_blocking, &mut skipped)? {
+            let keyed = columns_of(&e);
+            overlaps.push(read.iter().map(|fields| !fields.is_disjoint(&keyed)).collect());
             select.push(e.alias(format!("k{}", rules.len())));
             rules.push(r.clone());
         }
@@ -103,7 +111,7 @@ pub async fn load(df: DataFrame, settings: &Settings, source: Option<&str>, carr
     for s in &skipped {
         info!("identity rule skipped: {s}");
     }
-    Ok(Profiles { len, source, fields, comparisons, keys, rules, carried, skipped })
+    Ok(Profiles { len, source, fields, comparisons, keys, rules, overlaps, carried, skipped })
 }
 
 /// Plans one rule's SQL against the profiles. A user's rule that does not plan is an error; a
@@ -121,6 +129,11 @@ fn planned(df: &DataFrame, name: &str, sql: &str, strict: bool, skipped: &mut Ve
             Ok(None)
         }
     }
+}
+
+/// The profile columns an expression reads.
+fn columns_of(e: &Expr) -> HashSet<String> {
+    e.column_refs().into_iter().map(|c| c.name.clone()).collect()
 }
 
 fn first_line(s: &str) -> String {

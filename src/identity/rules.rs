@@ -44,7 +44,8 @@ pub struct IdentityConfig {
     pub max_cluster_size: Option<usize>,
     pub max_block_size: Option<usize>,
     pub blocked_values: Option<Vec<String>>,
-    /// Fixed share of candidate pairs that match; learnt by EM when absent.
+    /// Fixed probability that two profiles picked at random are the same person; estimated
+    /// from the candidate pairs when absent.
     pub prior: Option<f64>,
     #[serde(rename = "compare")]
     pub comparisons: Option<Vec<Comparison>>,
