@@ -150,6 +150,7 @@ impl Model {
                 continue;
             }
             let (m, matched) = session_em(&start, &u, &levels, &learn, &session.counts, iterations);
+            tracing::debug!(pairs = session.counts.iter().map(|(_, n)| n).sum::<f64>(), matched, ?m, "identity EM over one blocking rule's pairs");
             for &f in &learn {
                 for (s, x) in sum[f].iter_mut().zip(&m[f]) {
                     *s += matched * x;
