@@ -97,7 +97,8 @@ def main() -> None:
     state = args.work / "persona-state"
     shutil.rmtree(state, ignore_errors=True)
     config = args.work / "persona.toml"
-    config.write_text(f'data_dir = "{state}"\n[tables]\nprofiles = "{data / "profiles"}"\n')
+    # The generated phones are UK numbers, most written without +44, as a UK shop's would be.
+    config.write_text(f'data_dir = "{state}"\n[tables]\nprofiles = "{data / "profiles"}"\n[identity]\nphone_country_code = "44"\n')
     persona_wall, persona_mem = timed([str(args.persona), "resolve", "--config", str(config)], args.work / "persona.log")
     summary = (args.work / "persona.log").read_text().strip().splitlines()[-1]
     persona_candidates = int(summary.split(" candidate pairs")[0].split()[-1])

@@ -22,8 +22,11 @@ pub fn unpack(p: Pair) -> (u32, u32) {
 }
 
 /// Candidate pairs, sorted and distinct; with `link_only`, only pairs from different sources.
-/// Rules run on separate threads.
-pub fn candidate_pairs(p: &Profiles, link_only: bool, max_block_size: usize) -> Vec<Pair> {
+/// Rules run on separate threads; a rule that pairs more than `max_pairs_per_profile` per
+/// profile is left out with a warning: at that density its key is shared by strangers as a rule
+/// (a birth date among a million people) and comparing its pairs costs more than it finds.
+pub fn candidate_pairs(p: &Profiles, link_only: bool, max_block_size: usize, max_pairs_per_profile: f64) -> Vec<Pair> {
+    let budget = max_pairs_per_profile * p.len as f64;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(p.rules.len()).max(1);
     let mut pairs: Vec<Pair> = std::thread::scope(|s| {
         let workers: Vec<_> = (0..threads)
@@ -31,7 +34,17 @@ pub fn candidate_pairs(p: &Profiles, link_only: bool, max_block_size: usize) -> 
                 s.spawn(move || {
                     let mut out = Vec::new();
                     for k in (t..p.rules.len()).step_by(threads) {
+                        let before = out.len();
                         rule_pairs(p, k, link_only, max_block_size, &mut out);
+                        let found = out.len() - before;
+                        if found as f64 > budget {
+                            out.truncate(before);
+                            tracing::warn!(
+                                "identity blocking rule `{}` skipped: it pairs {found} candidates, {:.1} per profile, above identity.max_pairs_per_profile = {max_pairs_per_profile}; its finer rules still run",
+                                p.rules[k].name,
+                                found as f64 / p.len.max(1) as f64
+                            );
+                        }
                     }
                     out
                 })

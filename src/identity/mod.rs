@@ -34,6 +34,9 @@ pub struct Settings {
     pub max_cluster_size: usize,
     /// A blocking key shared by more profiles than this pairs none of them.
     pub max_block_size: usize,
+    /// A blocking rule that pairs more candidates than this per profile is too coarse for the
+    /// data (birth dates among a million people) and is skipped, with a warning.
+    pub max_pairs_per_profile: f64,
     /// Random record pairs used to estimate how often non-matches agree.
     pub random_pairs: usize,
     /// Values that never link records (compared as trimmed lower case).
@@ -55,11 +58,12 @@ impl Default for Settings {
             link_only: false,
             max_cluster_size: 20,
             max_block_size: 100,
+            max_pairs_per_profile: 10.0,
             random_pairs: 1_000_000,
             blocked_values: rules::DEFAULT_BLOCKED_VALUES.iter().map(|v| v.to_string()).collect(),
             prior: None,
-            comparisons: rules::default_comparisons(),
-            blocking: rules::default_blocking(),
+            comparisons: rules::default_comparisons(None),
+            blocking: rules::default_blocking(None),
             strict_comparisons: false,
             strict_blocking: false,
         }
@@ -70,16 +74,26 @@ impl Settings {
     /// The defaults, overridden by what `[identity]` declares.
     pub fn from_config(cfg: &IdentityConfig) -> Result<Self> {
         let d = Self::default();
+        let cc = cfg.phone_country_code.as_deref();
+        if let Some(code) = cc {
+            let digits = code.trim_start_matches('+');
+            if digits.is_empty() || digits.len() > 3 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(crate::error::PersonaError::Config(format!(
+                    "identity.phone_country_code must be 1 to 3 digits such as \"44\", got {code:?}"
+                )));
+            }
+        }
         let s = Self {
             threshold: cfg.threshold.unwrap_or(d.threshold),
             max_cluster_size: cfg.max_cluster_size.unwrap_or(d.max_cluster_size),
             max_block_size: cfg.max_block_size.unwrap_or(d.max_block_size),
+            max_pairs_per_profile: cfg.max_pairs_per_profile.unwrap_or(d.max_pairs_per_profile),
             blocked_values: cfg.blocked_values.clone().unwrap_or(d.blocked_values),
             prior: cfg.prior,
             strict_comparisons: cfg.comparisons.is_some(),
             strict_blocking: cfg.blocking.is_some(),
-            comparisons: cfg.comparisons.clone().unwrap_or(d.comparisons),
-            blocking: cfg.blocking.clone().unwrap_or(d.blocking),
+            comparisons: cfg.comparisons.clone().unwrap_or_else(|| rules::default_comparisons(cc)),
+            blocking: cfg.blocking.clone().unwrap_or_else(|| rules::default_blocking(cc)),
             ..d
         };
         s.validate()?;
@@ -97,6 +111,12 @@ impl Settings {
             return Err(crate::error::PersonaError::Config(format!(
                 "identity.prior must be a probability between 0 and 1 (exclusive), got {}",
                 self.prior.unwrap_or_default()
+            )));
+        }
+        if !(self.max_pairs_per_profile > 0.0) {
+            return Err(crate::error::PersonaError::Config(format!(
+                "identity.max_pairs_per_profile must be above 0, got {}",
+                self.max_pairs_per_profile
             )));
         }
         if self.max_cluster_size < 2 || self.max_block_size < 2 {
@@ -129,7 +149,7 @@ pub struct Resolution {
 
 pub fn resolve(p: &Profiles, settings: &Settings) -> Resolution {
     let started = std::time::Instant::now();
-    let pairs = blocking::candidate_pairs(p, settings.link_only, settings.max_block_size);
+    let pairs = blocking::candidate_pairs(p, settings.link_only, settings.max_block_size, settings.max_pairs_per_profile);
     tracing::debug!(pairs = pairs.len(), seconds = started.elapsed().as_secs_f64(), "identity candidate pairs");
     let comparator = Comparator::new(p);
     let (patterns, sessions) = compare_all(p, &comparator, &pairs);

@@ -7,8 +7,8 @@
 //! - u from random profile pairs, which are almost all non-matches;
 //! - m by expectation-maximisation, once per blocking rule over the pairs that rule found, with
 //!   the fields its key is computed from left out (every pair a rule on date of birth finds
-//!   agrees on date of birth, match or not); each field's m is the average over the rules that
-//!   could learn it, weighted by the matches each found;
+//!   agrees on date of birth, match or not); each field's m is the median over the rules that
+//!   could learn it;
 //! - the prior, the probability that two random profiles are one person, as the fixed point of
 //!   "expected matches among the candidates / all pairs" (pairs no rule found count as
 //!   non-matches).
@@ -40,8 +40,14 @@ fn level(c: &Comparison, thresholds: &[f64], a: &str, b: &str) -> u64 {
         Method::Exact => return 0,
         Method::JaroWinkler => (kernels::jaro_winkler(a, b), true),
         Method::Jaro => (kernels::jaro(a, b), true),
-        Method::Levenshtein => (kernels::levenshtein(a, b) as f64, false),
-        Method::DamerauLevenshtein => (kernels::damerau_levenshtein(a, b) as f64, false),
+        Method::Levenshtein | Method::DamerauLevenshtein => {
+            // Only "within the largest ceiling, and by how much" matters.
+            let ceiling = thresholds.last().map_or(0, |&t| t as usize);
+            match kernels::edit_distance_within(a, b, ceiling, c.method == Method::DamerauLevenshtein) {
+                Some(d) => (d as f64, false),
+                None => return 0,
+            }
+        }
     };
     thresholds
         .iter()
@@ -142,26 +148,34 @@ impl Model {
                 }
             })
             .collect();
-        let mut sum: Vec<Vec<f64>> = levels.iter().map(|&n| vec![0.0; n]).collect();
-        let mut weight = vec![0.0; comparisons.len()];
+        // Each field's m from every rule that could learn it.
+        let mut learnt: Vec<Vec<Vec<f64>>> = vec![Vec::new(); comparisons.len()];
         for session in evidence.sessions {
             let learn: Vec<usize> = (0..comparisons.len()).filter(|&f| session.learns[f] && comparisons[f].m.is_none()).collect();
             if learn.is_empty() || session.counts.is_empty() {
                 continue;
             }
-            let (m, matched) = session_em(&start, &u, &levels, &learn, &session.counts, iterations);
+            let (mut m, matched) = session_em(&start, &u, &levels, &learn, &session.counts, iterations);
             tracing::debug!(pairs = session.counts.iter().map(|(_, n)| n).sum::<f64>(), matched, ?m, "identity EM over one blocking rule's pairs");
             for &f in &learn {
-                for (s, x) in sum[f].iter_mut().zip(&m[f]) {
-                    *s += matched * x;
-                }
-                weight[f] += matched;
+                learnt[f].push(std::mem::take(&mut m[f]));
             }
         }
+        // The median (by the share agreeing exactly) rather than the mean: a rule whose key
+        // goes with other fields among strangers too (e-mail addresses made of names) finds
+        // strangers that agree on those fields, and EM over its pairs takes them for matches.
+        // One such rule moves a mean, not a median.
         let m = start
             .into_iter()
-            .enumerate()
-            .map(|(f, m)| if weight[f] > 0.0 { sum[f].iter().map(|s| s / weight[f]).collect() } else { m })
+            .zip(learnt)
+            .map(|(start, mut found)| {
+                if found.is_empty() {
+                    return start;
+                }
+                found.sort_by(|a, b| a[a.len() - 1].total_cmp(&b[b.len() - 1]));
+                let middle = found.len() / 2;
+                found.swap_remove(middle)
+            })
             .collect();
         let mut model = Model { m, u, prior: 0.5 };
         model.prior = match fixed.prior {

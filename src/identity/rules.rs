@@ -11,7 +11,9 @@
 //! threshold = 0.9                  # match probability at or above which profiles link
 //! max_cluster_size = 20            # no person gets more profiles than this
 //! max_block_size = 100             # a blocking key shared by more profiles pairs none of them
+//! max_pairs_per_profile = 10       # a rule pairing more candidates than this per profile is skipped
 //! blocked_values = ["test@test.com", "n/a"]   # values that never link (all-zero values never do)
+//! phone_country_code = "44"        # for phones written without one, in the default rules
 //!
 //! [[identity.compare]]
 //! name = "email"
@@ -43,10 +45,14 @@ pub struct IdentityConfig {
     pub threshold: Option<f64>,
     pub max_cluster_size: Option<usize>,
     pub max_block_size: Option<usize>,
+    pub max_pairs_per_profile: Option<f64>,
     pub blocked_values: Option<Vec<String>>,
     /// Fixed probability that two profiles picked at random are the same person; estimated
     /// from the candidate pairs when absent.
     pub prior: Option<f64>,
+    /// Country code of phone numbers written without one ("07700 900123" in a UK shop), used
+    /// by the default phone comparison and blocking rule.
+    pub phone_country_code: Option<String>,
     #[serde(rename = "compare")]
     pub comparisons: Option<Vec<Comparison>>,
     #[serde(rename = "block")]
@@ -136,9 +142,18 @@ pub const MAX_COMPARISONS: usize = 16;
 /// At most this many levels per comparison (the 16th 4-bit code means "missing").
 pub const MAX_LEVELS: usize = 15;
 
+/// The default phone expression: without a country code, national numbers give NULL (their
+/// country is unknown) and only numbers written with `+` or `00` compare.
+fn phone_sql(country_code: Option<&str>) -> String {
+    match country_code {
+        Some(cc) => format!("normalize_phone(phone, '{}')", cc.replace('\'', "''")),
+        None => "normalize_phone(phone)".into(),
+    }
+}
+
 /// The comparisons used when `[identity]` declares none: names, address, birth date and
 /// contact details, each through the normalizer an analyst would use.
-pub fn default_comparisons() -> Vec<Comparison> {
+pub fn default_comparisons(phone_country_code: Option<&str>) -> Vec<Comparison> {
     use Method::*;
     vec![
         Comparison::new("given_name", "normalize_name(given_name)", JaroWinkler),
@@ -152,17 +167,21 @@ pub fn default_comparisons() -> Vec<Comparison> {
         Comparison::new("date_of_birth", "trim(date_of_birth)", DamerauLevenshtein),
         Comparison::new("soc_sec_id", "trim(soc_sec_id)", DamerauLevenshtein),
         Comparison::new("email", "normalize_email(email)", DamerauLevenshtein),
-        Comparison::new("phone", "normalize_phone(phone)", DamerauLevenshtein),
+        Comparison::new("phone", &phone_sql(phone_country_code), DamerauLevenshtein),
     ]
 }
 
 /// The blocking rules used when `[identity]` declares none.
-pub fn default_blocking() -> Vec<BlockingRule> {
+pub fn default_blocking(phone_country_code: Option<&str>) -> Vec<BlockingRule> {
     vec![
         BlockingRule::new("soc_sec_id", "trim(soc_sec_id)"),
+        // At scale a birth date alone pairs too many strangers (a million people share about
+        // 25,000 dates) and `max_pairs_per_profile` drops it; these finer rules stay.
         BlockingRule::new("date_of_birth", "trim(date_of_birth)"),
+        BlockingRule::new("date_of_birth+soundex(surname)", "trim(date_of_birth) || '|' || soundex(normalize_name(surname))"),
+        BlockingRule::new("date_of_birth+soundex(given_name)", "trim(date_of_birth) || '|' || soundex(normalize_name(given_name))"),
         BlockingRule::new("email", "normalize_email(email)"),
-        BlockingRule::new("phone", "normalize_phone(phone)"),
+        BlockingRule::new("phone", &phone_sql(phone_country_code)),
         BlockingRule::new("soundex(surname)+postcode", "soundex(normalize_name(surname)) || '|' || lower(trim(postcode))"),
         BlockingRule::new("soundex(given_name)+soundex(surname)", "soundex(normalize_name(given_name)) || '|' || soundex(normalize_name(surname))"),
         BlockingRule::new("street_number+address_1", "lower(trim(street_number)) || '|' || normalize_name(address_1)"),
@@ -240,19 +259,31 @@ mod tests {
 
     #[test]
     fn defaults_are_valid() {
-        validate(&default_comparisons(), &default_blocking()).unwrap();
+        validate(&default_comparisons(None), &default_blocking(None)).unwrap();
     }
 
     #[test]
     fn levels_out_of_order_are_named() {
-        let mut c = default_comparisons();
+        let mut c = default_comparisons(None);
         c[0].levels = Some(vec![0.8, 0.9]);
-        let err = validate(&c, &default_blocking()).unwrap_err().to_string();
+        let err = validate(&c, &default_blocking(None)).unwrap_err().to_string();
         assert!(err.contains("given_name") && err.contains("descending"), "{err}");
-        let mut c = default_comparisons();
+        let mut c = default_comparisons(None);
         c[2].levels = Some(vec![1.0]);
-        let err = validate(&c, &default_blocking()).unwrap_err().to_string();
+        let err = validate(&c, &default_blocking(None)).unwrap_err().to_string();
         assert!(err.contains("exact takes no levels"), "{err}");
+    }
+
+    #[test]
+    fn phone_country_code_reaches_the_default_phone_rules() {
+        let cfg: IdentityConfig = toml::from_str("phone_country_code = \"44\"").unwrap();
+        let s = crate::identity::Settings::from_config(&cfg).unwrap();
+        let phone = s.comparisons.iter().find(|c| c.name == "phone").unwrap();
+        assert_eq!(phone.sql(), "normalize_phone(phone, '44')");
+        assert!(s.blocking.iter().any(|r| r.sql == "normalize_phone(phone, '44')"));
+        let cfg: IdentityConfig = toml::from_str("phone_country_code = \"uk\"").unwrap();
+        let err = crate::identity::Settings::from_config(&cfg).unwrap_err().to_string();
+        assert!(err.contains("phone_country_code") && err.contains("\"uk\""), "{err}");
     }
 
     #[test]

@@ -135,13 +135,17 @@ async fn blocked_values_never_pair_profiles() {
     let columns = (0..2).map(|c| Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r[c]))) as _).collect();
     ctx.register_batch("p", RecordBatch::try_new(schema, columns).unwrap()).unwrap();
     let profiles = persona::identity::profiles::load(ctx.table("p").await.unwrap(), &Settings::default(), None, &[]).await.unwrap();
-    let pairs: Vec<(u32, u32)> = persona::identity::blocking::candidate_pairs(&profiles, false, 100)
+    let pairs: Vec<(u32, u32)> = persona::identity::blocking::candidate_pairs(&profiles, false, 100, 10.0)
         .into_iter()
         .map(persona::identity::blocking::unpack)
         .collect();
     // Rows 2 and 3 share a real phone number (+442079460000, written two ways); rows 4 and 5 one Gmail mailbox.
     // The all-zero phones and the placeholder e-mails pair nobody.
     assert_eq!(pairs, vec![(2, 3), (4, 5)]);
+    // A rule pairing more than `max_pairs_per_profile` per profile is too coarse and left out:
+    // each rule here pairs 1 of 6 profiles (0.17 per profile).
+    assert_eq!(persona::identity::blocking::candidate_pairs(&profiles, false, 100, 0.1), Vec::<u64>::new());
+    assert_eq!(persona::identity::blocking::candidate_pairs(&profiles, false, 100, 0.2).len(), 2);
     // Only the rules whose columns exist are used; the others are reported as skipped.
     let rules: Vec<&str> = profiles.rules.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(rules, vec!["email", "phone"]);
