@@ -53,6 +53,32 @@ pub struct PersonaFlightSql {
     ctx: Arc<SessionContext>,
     auth: Arc<Authenticator>,
     sql_info: Arc<SqlInfoData>,
+    redeemed: Arc<std::sync::Mutex<Redeemed>>,
+}
+
+/// Ids of the run-once tickets already redeemed, the newest [`Redeemed::CAPACITY`] of them.
+#[derive(Default)]
+struct Redeemed {
+    seen: std::collections::HashSet<u128>,
+    order: std::collections::VecDeque<u128>,
+}
+
+impl Redeemed {
+    /// A ticket is retried within moments; a million ids is 16 MB.
+    const CAPACITY: usize = 1_000_000;
+
+    /// Records `id`; false when it was already redeemed.
+    fn redeem(&mut self, id: u128) -> bool {
+        if !self.seen.insert(id) {
+            return false;
+        }
+        self.order.push_back(id);
+        if self.order.len() > Self::CAPACITY {
+            let oldest = self.order.pop_front().expect("not empty");
+            self.seen.remove(&oldest);
+        }
+        true
+    }
 }
 
 /// The caller the authentication interceptor attached to a request.
@@ -72,7 +98,14 @@ fn access<T>(request: &Request<T>, needed: Access) -> Result<Access, Status> {
 impl PersonaFlightSql {
     pub fn new(ctx: Arc<SessionContext>, auth: Arc<Authenticator>) -> Self {
         let sql_info = Arc::new(metadata::sql_info(!auth.allows_writes()));
-        Self { ctx, auth, sql_info }
+        Self { ctx, auth, sql_info, redeemed: Arc::default() }
+    }
+
+    /// Whether the SQL changes data (DML or a CALL): such statements run once per ticket.
+    fn changes_data(&self, sql: &str) -> Result<bool> {
+        let statement = query::parse_one(&self.ctx.state(), sql)?;
+        Ok(matches!(&statement, datafusion::sql::parser::Statement::Statement(s)
+            if crate::dml::is_dml(s) || matches!(s.as_ref(), datafusion::sql::sqlparser::ast::Statement::Call(_))))
     }
 
     /// Plans a statement for a network client and returns its result schema as sent.
@@ -208,8 +241,11 @@ impl FlightSqlService for PersonaFlightSql {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let access = access(&request, Access::Read)?;
-        let handle = Handle::new(query.query);
+        let mut handle = Handle::new(query.query);
         let schema = self.plan_schema(&handle, access).await?;
+        if self.changes_data(&handle.sql)? {
+            handle = handle.run_once();
+        }
         let ticket = TicketStatementQuery { statement_handle: handle.encode() };
         self.flight_info(&schema, ticket, request.into_inner())
     }
@@ -286,6 +322,14 @@ impl FlightSqlService for PersonaFlightSql {
     async fn do_get_statement(&self, ticket: TicketStatementQuery, r: Request<Ticket>) -> Result<Response<DoGetStream>, Status> {
         let access = access(&r, Access::Read)?;
         let handle = Handle::decode(&ticket.statement_handle)?;
+        if let Some(id) = handle.once {
+            if !self.redeemed.lock().expect("redeemed lock").redeem(id) {
+                return Err(Status::failed_precondition(
+                    "this ticket already ran its statement: a ticket of INSERT, UPDATE, DELETE, MERGE or CALL runs once; \
+                     execute the statement again to run it again",
+                ));
+            }
+        }
         Ok(Response::new(self.execute(&handle, access).await?))
     }
 
@@ -353,10 +397,7 @@ impl FlightSqlService for PersonaFlightSql {
         // (query::plan_sql decides), answered with the number of rows it changed.
         let access = access(&r, Access::Read)?;
         // Only statements that change something: a query sent here would be collected whole.
-        let statement = query::parse_one(&self.ctx.state(), &cmd.query)?;
-        let changes = matches!(&statement, datafusion::sql::parser::Statement::Statement(s)
-            if crate::dml::is_dml(s) || matches!(s.as_ref(), datafusion::sql::sqlparser::ast::Statement::Call(_)));
-        if !changes {
+        if !self.changes_data(&cmd.query)? {
             return Err(Status::invalid_argument(
                 "an update command takes INSERT, UPDATE, DELETE, MERGE or CALL; send queries as statement queries",
             ));

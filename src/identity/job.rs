@@ -91,6 +91,7 @@ pub async fn run(ctx: &SessionContext, data_dir: &Path, settings: &Settings) -> 
         .map(|i| (loaded.carried[0].value(i).to_string(), loaded.carried[1].value(i).to_string()))
         .collect();
 
+    tracing::debug!(seconds = started.elapsed().as_secs_f64(), "identity profiles loaded");
     let previous = previous_ids(data_dir).await?;
     let resolution = resolve(&loaded, settings);
     let assignment = master::assign(&keys, &resolution.clusters, &previous);
@@ -113,12 +114,15 @@ pub async fn run(ctx: &SessionContext, data_dir: &Path, settings: &Settings) -> 
     delta_ctx.register_batch("pairs", pairs)?;
     delta_ctx.register_table("profiles", Arc::new(MemTable::try_new(Arc::new(schema.clone()), vec![batches])?))?;
 
+    tracing::debug!(seconds = started.elapsed().as_secs_f64(), "identity resolved; writing the tables");
     write(&delta_ctx, data_dir, LINKS, "SELECT * FROM links", SaveMode::Overwrite).await?;
     write(&delta_ctx, data_dir, PAIRS, "SELECT * FROM pairs", SaveMode::Overwrite).await?;
+    tracing::debug!(seconds = started.elapsed().as_secs_f64(), "identity links and pairs written");
     let aliases = aliases_batch(&assignment.aliases)?;
     delta_ctx.register_batch("new_aliases", aliases)?;
     write(&delta_ctx, data_dir, ALIASES, "SELECT * FROM new_aliases", SaveMode::Append).await?;
     write(&delta_ctx, data_dir, CUSTOMERS, &golden_record_sql(&schema), SaveMode::Overwrite).await?;
+    tracing::debug!(seconds = started.elapsed().as_secs_f64(), "identity golden records written");
 
     let masters: std::collections::HashSet<&String> = assignment.ids.iter().collect();
     Ok(Summary {

@@ -21,9 +21,9 @@
 //! forms the same first micro-batch whatever its batch sizes; rows are conformed to the table's
 //! columns (new tables store what Delta can: no unsigned or view types).
 
-use std::time::Duration;
-
+use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Duration;
 
 use datafusion::arrow::array::{ArrayRef, RecordBatch, new_null_array};
 use datafusion::arrow::compute::{cast, concat_batches};
@@ -31,6 +31,11 @@ use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::arrow::ipc::writer::StreamWriter;
 use datafusion::physical_plan::memory::MemoryStream;
 use deltalake::DeltaTable;
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::kernel::{Action, Transaction};
+use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::table::state::DeltaTableState;
+use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use futures::{Stream, StreamExt};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -189,8 +194,7 @@ where
     if let Some(id) = &progress.app_id {
         progress.committed = committed_rows(&table, id).await?;
     }
-    // One commit at a time, in stream order, while the next micro-batch is being received.
-    let mut writer = Committer { table: Some(table), in_flight: None, done: Ingested::default() };
+    let mut writer = Committer::new(&request.table.name, table);
     let mut pending: Vec<RecordBatch> = Vec::new();
     let mut pending_rows = 0usize;
     loop {
@@ -223,48 +227,103 @@ where
         }
     }
     // A stream with no rows still creates the table it names (with the stream's schema).
-    let table = writer.settle().await?;
-    if !pending.is_empty() || table.version().is_none() {
-        writer.table = Some(table);
+    if !pending.is_empty() || !writer.created() {
         writer.commit(request, &schema, pending, &mut progress).await?;
-        writer.settle().await?;
     }
+    writer.settle().await?;
     Ok(writer.done)
 }
 
-type Commit = tokio::task::JoinHandle<Result<(DeltaTable, writer::Written, u64)>>;
+/// A micro-batch written to Parquet files, waiting for its commit.
+struct Encoded {
+    adds: Vec<Action>,
+    rows: u64,
+    /// The stream's app id and its row count once this micro-batch is in.
+    txn: (String, u64),
+}
 
-/// Writes micro-batches one after another, each in a task of its own so receiving goes on.
+/// Micro-batches on their way into the table: each is encoded to Parquet in a task of its
+/// own, up to one per core at once while the next is received, and committed in stream order,
+/// so the txn version (rows of the stream in the table) only grows and a failed micro-batch
+/// leaves every later one uncommitted.
 struct Committer {
-    /// The table to write next, when no commit is in flight.
-    table: Option<DeltaTable>,
-    in_flight: Option<Commit>,
+    /// The table's name in errors.
+    name: String,
+    table: DeltaTable,
+    /// What the next commit is made against: the table after the last commit.
+    state: Option<DeltaTableState>,
+    encoding: VecDeque<tokio::task::JoinHandle<Result<Encoded>>>,
+    depth: usize,
     done: Ingested,
 }
 
 impl Committer {
-    /// Waits for the commit in flight; returns the table as it left it.
-    async fn settle(&mut self) -> Result<DeltaTable> {
-        if let Some(task) = self.in_flight.take() {
-            let (table, written, rows) = task.await.map_err(|e| PersonaError::Io(std::io::Error::other(e)))??;
-            self.done.rows += rows;
-            self.done.commits += 1;
-            self.done.version = Some(written.version);
-            return Ok(table);
-        }
-        Ok(self.table.take().expect("a table to write to"))
+    fn new(name: &str, table: DeltaTable) -> Self {
+        let state = table.snapshot().ok().cloned();
+        let depth = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self { name: name.to_string(), table, state, encoding: VecDeque::new(), depth, done: Ingested::default() }
     }
 
-    /// Starts the commit of one micro-batch, less the rows an earlier attempt committed.
+    fn created(&self) -> bool {
+        self.state.is_some()
+    }
+
+    /// Commits every micro-batch still being encoded.
+    async fn settle(&mut self) -> Result<()> {
+        while !self.encoding.is_empty() {
+            self.commit_oldest().await?;
+        }
+        Ok(())
+    }
+
+    /// Commits the oldest encoded micro-batch; on failure, drops every later one.
+    async fn commit_oldest(&mut self) -> Result<()> {
+        let Some(task) = self.encoding.pop_front() else { return Ok(()) };
+        let result = match task.await.map_err(|e| PersonaError::Io(std::io::Error::other(e))) {
+            Ok(Ok(encoded)) => self.commit_encoded(encoded).await,
+            Ok(Err(e)) | Err(e) => Err(e),
+        };
+        if result.is_err() {
+            for task in self.encoding.drain(..) {
+                task.abort();
+            }
+        }
+        result
+    }
+
+    async fn commit_encoded(&mut self, encoded: Encoded) -> Result<()> {
+        let state = self.state.as_ref().expect("appends go to a table that exists");
+        let partition_by: Vec<String> = state.metadata().partition_columns().to_vec();
+        let properties = CommitProperties::default()
+            .with_application_transaction(Transaction::new(&encoded.txn.0, encoded.txn.1 as i64))
+            .with_metadata([("persona".to_string(), serde_json::json!({"operation": "flight ingest", "rows": encoded.rows}))])
+            .with_max_retries(APPEND_RETRIES);
+        let operation = DeltaOperation::Write {
+            mode: SaveMode::Append,
+            partition_by: (!partition_by.is_empty()).then_some(partition_by),
+            predicate: None,
+        };
+        let finalized = CommitBuilder::from(properties)
+            .with_actions(encoded.adds)
+            .build(Some(state), self.table.log_store(), operation)
+            .await
+            .map_err(|e| writer::commit_error(&self.name, e))?;
+        self.done.rows += encoded.rows;
+        self.done.commits += 1;
+        self.done.version = Some(finalized.version() as u64);
+        self.state = Some(finalized.snapshot());
+        Ok(())
+    }
+
+    /// Starts one micro-batch, less the rows an earlier attempt committed.
     async fn commit(&mut self, request: &IngestRequest, schema: &SchemaRef, batches: Vec<RecordBatch>, progress: &mut Progress) -> Result<()> {
-        let table = self.settle().await?;
         let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
         let app_id = match &progress.app_id {
             Some(id) => id.clone(),
             None => {
                 // An unnamed stream is known by its first micro-batch.
                 let id = format!("persona-ingest:{}", fingerprint(schema, &batches)?);
-                progress.committed = committed_rows(&table, &id).await?;
+                progress.committed = committed_rows(&self.table, &id).await?;
                 progress.app_id = Some(id.clone());
                 id
             }
@@ -273,14 +332,34 @@ impl Committer {
         progress.offset += rows;
         let already = progress.committed.saturating_sub(start).min(rows);
         self.done.skipped_rows += already;
-        if already == rows && (rows > 0 || table.version().is_some()) {
-            self.table = Some(table);
+        if already == rows && (rows > 0 || self.created()) {
             return Ok(());
         }
         let fresh = skip_rows(batches, already as usize);
         progress.committed = progress.offset;
-        let (request, schema, txn) = (request.clone(), schema.clone(), (app_id, progress.offset));
-        self.in_flight = Some(tokio::spawn(async move { write_micro_batch(table, &request, &schema, fresh, txn).await }));
+        let txn = (app_id, progress.offset);
+        if !self.created() {
+            // The creating commit goes alone: nothing else can be committed before it.
+            let (table, written) = create_with_micro_batch(self.table.clone(), request, schema, fresh, txn).await?;
+            self.done.rows += rows - already;
+            self.done.commits += 1;
+            self.done.version = Some(written.version);
+            *self = Self { done: std::mem::take(&mut self.done), ..Self::new(&request.table.name, table) };
+            return Ok(());
+        }
+        if self.encoding.len() >= self.depth {
+            self.commit_oldest().await?;
+        }
+        let mut parquet = RecordBatchWriter::for_table(&self.table).map_err(|e| PersonaError::delta(&self.name, e))?;
+        let name = self.name.clone();
+        self.encoding.push_back(tokio::spawn(async move {
+            let rows = fresh.iter().map(|b| b.num_rows() as u64).sum();
+            for batch in fresh {
+                parquet.write(batch).await.map_err(|e| PersonaError::delta(&name, e))?;
+            }
+            let adds = parquet.flush().await.map_err(|e| PersonaError::delta(&name, e))?;
+            Ok(Encoded { adds: adds.into_iter().map(Action::Add).collect(), rows, txn })
+        }));
         Ok(())
     }
 }
@@ -299,15 +378,15 @@ fn skip_rows(batches: Vec<RecordBatch>, mut n: usize) -> Vec<RecordBatch> {
     out
 }
 
-async fn write_micro_batch(
+/// The micro-batch that creates the table, committed with the table's metadata.
+async fn create_with_micro_batch(
     table: DeltaTable,
     request: &IngestRequest,
     schema: &SchemaRef,
     batches: Vec<RecordBatch>,
     txn: (String, u64),
-) -> Result<(DeltaTable, writer::Written, u64)> {
+) -> Result<(DeltaTable, writer::Written)> {
     let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
-    let creating = table.version().is_none();
     let write = WriteRequest {
         table: request.table.clone(),
         mode: Mode::Append,
@@ -317,12 +396,12 @@ async fn write_micro_batch(
         metadata: serde_json::json!({"operation": "flight ingest", "rows": rows}),
         // Creating a table must not be retried blindly: delta-rs would commit this writer's
         // table metadata over the one that won.
-        retries: if creating { 0 } else { APPEND_RETRIES },
+        retries: 0,
     };
     let written = match write_with_txn(table, schema, batches.clone(), &write, &txn).await {
         // Two clients creating the same new table: the one that lost appends to the winner's
         // table, after the same checks as any append.
-        Err(PersonaError::Conflict(_)) if creating => {
+        Err(PersonaError::Conflict(_)) => {
             let table = writer::open(&request.table).await?;
             if let Some(existing) = writer::schema_of(&table) {
                 columns::check(&existing, schema, false, &format!("ingest into {}", request.display))?;
@@ -336,7 +415,7 @@ async fn write_micro_batch(
         Some(t) => t,
         None => writer::open(&request.table).await?,
     };
-    Ok((table, written, rows))
+    Ok((table, written))
 }
 
 async fn write_with_txn(table: DeltaTable, schema: &SchemaRef, batches: Vec<RecordBatch>, write: &WriteRequest, txn: &(String, u64)) -> Result<writer::Written> {

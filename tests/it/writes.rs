@@ -82,6 +82,36 @@ async fn insert_update_delete_and_merge_change_the_delta_table() {
     assert_eq!(rows(&server, "SELECT customer_id FROM orders WHERE order_id = 6").await, ["c6"]);
 }
 
+/// A DML ticket runs once: redeeming it again (a client or proxy retrying DoGet after a lost
+/// answer) is refused and inserts nothing; executing the statement again runs it again.
+#[tokio::test]
+async fn a_dml_ticket_runs_once() {
+    let (_dir, server) = lake(1000).await;
+    let mut w = server.client_as(WRITER.0, WRITER.1).await;
+    let sql = "INSERT INTO orders VALUES (4, 'c4', 40)";
+    let info = w.execute(sql.into(), None).await.unwrap();
+    let ticket = info.endpoint[0].ticket.clone().expect("ticket");
+    let first: Vec<RecordBatch> = w.do_get(ticket.clone()).await.unwrap().try_collect().await.unwrap();
+    assert_eq!(row_strings(&first), ["1|1"]);
+    let again = match w.do_get(ticket).await {
+        Ok(stream) => stream.try_collect::<Vec<_>>().await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    let err = again.expect_err("a redeemed DML ticket must not run again").to_string();
+    assert!(err.contains("already ran its statement"), "{err}");
+    assert_eq!(scalar(&server.query("SELECT count(*) FROM orders").await), "4");
+    // The same SQL executed again is a new statement with a new ticket.
+    assert_eq!(row_strings(&query_with(&mut w, sql).await), ["1|2"]);
+    assert_eq!(scalar(&server.query("SELECT count(*) FROM orders WHERE order_id = 4").await), "2");
+    // Query tickets stay reusable.
+    let info = w.execute("SELECT count(*) FROM orders".into(), None).await.unwrap();
+    let ticket = info.endpoint[0].ticket.clone().expect("ticket");
+    for _ in 0..2 {
+        let got: Vec<RecordBatch> = w.do_get(ticket.clone()).await.unwrap().try_collect().await.unwrap();
+        assert_eq!(row_strings(&got), ["5"]);
+    }
+}
+
 #[tokio::test]
 async fn dml_is_refused_without_write_access_and_on_bad_targets() {
     let (_dir, server) = lake(1000).await;
