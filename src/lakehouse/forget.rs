@@ -11,6 +11,10 @@
 //! 3. read every Parquet file left under the table's location and check that none holds the
 //!    value (in the key column, or as a partition directory).
 //!
+//! Check samples: persona.check_failures keeps sampled failing rows as JSON; a sample that
+//! quotes a key (`"customer_id":17850` or `"customer_id":"17850"`) is deleted and verified like a
+//! key column.
+//!
 //! Golden records: before anything is deleted, persona.identity_links gives the master ids the
 //! forgotten profiles were linked to; their rows in persona.customers are deleted too (they
 //! merged the forgotten profiles' values). The person's other profiles keep their links, so
@@ -186,16 +190,34 @@ pub async fn forget(config: &Config, keys: &[Key]) -> Result<ForgetReport> {
                 data_type: field.data_type().clone(),
             }));
         }
-        if matched.is_empty() {
+        let samples = if is(entry, store::CHECK_FAILURES) && schema.field_with_name(SAMPLE).is_ok() { sample_needles(keys) } else { Vec::new() };
+        if matched.is_empty() && samples.is_empty() {
             report.untouched.push(entry.display_name());
             continue;
         }
-        report.tables.push(forget_in(entry, table, &matched).await?);
+        report.tables.push(forget_in(entry, table, &matched, &samples).await?);
     }
     Ok(report)
 }
 
 const MASTER_ID: &str = "master_customer_id";
+
+/// The column of persona.check_failures holding each sampled failing row as JSON.
+const SAMPLE: &str = "row";
+
+/// How a key appears inside a JSON sample row (compact, as the check runner writes it):
+/// `"customer_id":"17850"` as text, and `"customer_id":17850` followed by `,` or `}` as a number.
+fn sample_needles(keys: &[Key]) -> Vec<String> {
+    let mut needles = Vec::new();
+    for k in keys {
+        let name = serde_json::to_string(&k.column).expect("a string is JSON");
+        needles.push(format!("{name}:{}", serde_json::to_string(&k.value).expect("a string is JSON")));
+        if k.value.parse::<f64>().is_ok_and(f64::is_finite) {
+            needles.extend([format!("{name}:{},", k.value), format!("{name}:{}}}", k.value)]);
+        }
+    }
+    needles
+}
 
 /// The master ids persona.identity_links gives the profiles the keys name.
 async fn master_ids_of(links: &Entry, keys: &[Key]) -> Result<Vec<String>> {
@@ -217,10 +239,16 @@ async fn master_ids_of(links: &Entry, keys: &[Key]) -> Result<Vec<String>> {
     Ok(ids)
 }
 
-async fn forget_in(entry: &Entry, table: DeltaTable, matched: &[Matched]) -> Result<Forgotten> {
+async fn forget_in(entry: &Entry, table: DeltaTable, matched: &[Matched], samples: &[String]) -> Result<Forgotten> {
     let name = entry.display_name();
     let delta_err = |e| PersonaError::delta(&name, e);
-    let (table, deleted) = table.delete().with_predicate(predicate(matched)).await.map_err(delta_err)?;
+    let mut parts: Vec<String> = Vec::new();
+    if !matched.is_empty() {
+        parts.push(predicate(matched));
+    }
+    let sample_column = crate::ingest::writer::quote(SAMPLE);
+    parts.extend(samples.iter().map(|n| format!("strpos({sample_column}, '{}') > 0", n.replace('\'', "''"))));
+    let (table, deleted) = table.delete().with_predicate(parts.join(" OR ")).await.map_err(delta_err)?;
     let (table, vacuumed) = table
         .vacuum()
         .with_retention_period(chrono::Duration::zero())
@@ -229,8 +257,11 @@ async fn forget_in(entry: &Entry, table: DeltaTable, matched: &[Matched]) -> Res
         .await
         .map_err(delta_err)?;
     let keys: Vec<Key> = matched.iter().map(|m| m.key.clone()).collect();
-    let (files_checked, still_holding) = files_holding(&table, &keys).await?;
+    let (files_checked, still_holding) = holding(&table, &keys, samples).await?;
     let mut columns: Vec<String> = Vec::new();
+    if !samples.is_empty() {
+        columns.push(format!("{SAMPLE} (JSON)"));
+    }
     for k in &keys {
         if !columns.contains(&k.column) {
             columns.push(k.column.clone());
@@ -289,6 +320,11 @@ fn column_predicate(column: &str, data_type: &DataType, values: &[&str]) -> Stri
 /// change-feed files, orphans alike) and returns how many were read and which hold a key's value
 /// in its column (or as a partition directory).
 pub async fn files_holding(table: &DeltaTable, keys: &[Key]) -> Result<(usize, Vec<String>)> {
+    holding(table, keys, &[]).await
+}
+
+/// [`files_holding`], also looking for `samples` needles inside the JSON sample column.
+async fn holding(table: &DeltaTable, keys: &[Key], samples: &[String]) -> Result<(usize, Vec<String>)> {
     let store = table.object_store();
     let io = |e: object_store::Error| PersonaError::Io(std::io::Error::other(e));
     let objects: Vec<_> = store.list(None).try_collect().await.map_err(io)?;
@@ -315,6 +351,7 @@ pub async fn files_holding(table: &DeltaTable, keys: &[Key]) -> Result<(usize, V
             .enumerate()
             .filter_map(|(i, name)| {
                 let values: Vec<&str> = keys.iter().filter(|k| &k.column == name).map(|k| k.value.as_str()).collect();
+                let values = if name == SAMPLE && !samples.is_empty() { samples.iter().map(String::as_str).collect() } else { values };
                 (!values.is_empty()).then_some((i, values))
             })
             .collect();
@@ -330,7 +367,9 @@ pub async fn files_holding(table: &DeltaTable, keys: &[Key]) -> Result<(usize, V
                 let Some(array) = batch.column_by_name(column) else { continue };
                 let text = cast(array, &DataType::Utf8)?;
                 let text = text.as_string::<i32>();
-                if (0..text.len()).any(|i| text.is_valid(i) && values.contains(&text.value(i))) {
+                let inside = column == SAMPLE && !samples.is_empty();
+                let holds = |v: &str| if inside { values.iter().any(|n| v.contains(n)) } else { values.contains(&v) };
+                if (0..text.len()).any(|i| text.is_valid(i) && holds(text.value(i))) {
                     found = true;
                     break 'batches;
                 }

@@ -71,7 +71,20 @@ async fn forget_removes_a_customer_from_every_table_and_proves_it() {
     load(&config, "orders", &[&months[0]]).await;
     load(&config, "orders", &[&months[1]]).await;
     let profiles = write_csv(dir.path(), "profiles.csv", "customer_id,email\n17850,someone@example.com\n12583,other@example.com\n");
-    load(&config, "profiles", &[&profiles]).await;
+    load(&config, "contacts", &[&profiles]).await;
+
+    // A check that samples both contacts into persona.check_failures, as JSON rows.
+    std::fs::create_dir_all(dir.path().join("sql/checks")).unwrap();
+    std::fs::write(
+        dir.path().join("sql/checks/example_emails.sql"),
+        "-- check: example_emails\n-- version: 1\nSELECT customer_id, email FROM contacts WHERE email LIKE '%@example.com'\n",
+    )
+    .unwrap();
+    let ctx = persona::server::open(&config).await.unwrap();
+    let runs = persona::server::runs(&config, &ctx, persona::runs::Trigger::Cli);
+    let checked = persona::runs::checks::run(&runs, &[]).await.unwrap();
+    assert_eq!(checked[0].sample.len(), 2, "{:?}", checked[0].sample);
+    drop((runs, ctx));
 
     let orders = lakehouse::resolve(&config, "orders").unwrap();
     let key = Key { column: "CustomerID".into(), value: "17850".into() };
@@ -83,7 +96,10 @@ async fn forget_removes_a_customer_from_every_table_and_proves_it() {
     assert!(report.verified(), "{report}");
     let by_table = |name: &str| report.tables.iter().find(|t| t.table == name).unwrap_or_else(|| panic!("{name} in {report}"));
     assert_eq!(by_table("orders").rows_deleted as usize, expected);
-    assert_eq!(by_table("profiles").rows_deleted, 1);
+    assert_eq!(by_table("contacts").rows_deleted, 1);
+    // The failing-row sample that quoted customer 17850 is gone; the other one stays.
+    assert_eq!(by_table("persona.check_failures").rows_deleted, 1, "{report}");
+    assert!(by_table("persona.check_failures").still_holding.is_empty() && by_table("persona.check_failures").files_checked >= 1);
     assert!(by_table("orders").files_removed >= 2, "{report}");
     assert!(by_table("orders").still_holding.is_empty() && by_table("orders").files_checked >= 1);
     assert!(report.untouched.contains(&"persona.load_watermarks".to_string()));
@@ -91,7 +107,9 @@ async fn forget_removes_a_customer_from_every_table_and_proves_it() {
 
     let server = TestServer::over(&config).await;
     assert_eq!(scalar(&server.query("SELECT count(*) FROM orders WHERE \"CustomerID\" = 17850").await), "0");
-    assert_eq!(row_strings(&server.query("SELECT customer_id FROM profiles").await), ["12583"]);
+    assert_eq!(row_strings(&server.query("SELECT customer_id FROM contacts").await), ["12583"]);
+    let samples = row_strings(&server.query("SELECT \"row\" FROM persona.check_failures").await);
+    assert_eq!(samples, [r#"{"customer_id":12583,"email":"other@example.com"}"#]);
     let total: usize = retail_csvs()[..2].iter().map(|p| csv_gz_records(p, |_| true)).sum();
     assert_eq!(scalar(&server.query("SELECT count(*) FROM orders").await), (total - expected).to_string());
     // The change feed's record of the deletion is gone with the vacuum too.
