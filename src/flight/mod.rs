@@ -2,8 +2,10 @@
 //!
 //! Layout: `service.rs` (the FlightSqlService), `metadata.rs` (catalog/schema/table/info
 //! answers), `ingest.rs` (bulk ingest and DoPut writes), `handle.rs` (self-contained statement handles), `params.rs` (bound values),
-//! `wire.rs` (the types results are sent in), this file (binding and serving).
+//! `wire.rs` (the types results are sent in), `bound_dml.rs` (prepared DML's bound rows as
+//! literals), this file (binding and serving).
 
+mod bound_dml;
 mod handle;
 mod ingest;
 mod metadata;

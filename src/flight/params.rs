@@ -12,20 +12,36 @@ use crate::error::{PersonaError, Result};
 /// Encodes the client's parameter batches; they must hold exactly one row in all.
 pub fn encode(batches: &[RecordBatch]) -> Result<Bytes> {
     let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-    let Some(first) = batches.iter().find(|b| b.num_rows() > 0) else {
-        return Ok(Bytes::new());
-    };
-    if rows != 1 {
+    if rows > 1 {
         return Err(PersonaError::InvalidArgument(format!(
             "bind one row of parameters per execution; got {rows} rows"
         )));
     }
+    encode_rows(batches)
+}
+
+/// Encodes every row of the client's parameter batches (prepared DML runs once per row).
+pub fn encode_rows(batches: &[RecordBatch]) -> Result<Bytes> {
+    let Some(first) = batches.iter().find(|b| b.num_rows() > 0) else {
+        return Ok(Bytes::new());
+    };
     let mut buf = Vec::new();
     let mut writer = StreamWriter::try_new(&mut buf, &first.schema())?;
-    writer.write(first)?;
+    for batch in batches.iter().filter(|b| b.num_rows() > 0) {
+        writer.write(batch)?;
+    }
     writer.finish()?;
     drop(writer);
     Ok(Bytes::from(buf))
+}
+
+/// Every bound row, decoded back into batches.
+pub fn decode_batches(ipc: &Bytes) -> Result<Vec<RecordBatch>> {
+    if ipc.is_empty() {
+        return Ok(Vec::new());
+    }
+    let reader = StreamReader::try_new(std::io::Cursor::new(ipc.as_ref()), None)?;
+    Ok(reader.collect::<std::result::Result<_, _>>()?)
 }
 
 /// The values of the one parameter row, in column order (`$1` first).

@@ -30,13 +30,14 @@ use arrow_flight::{
 };
 use bytes::Bytes;
 use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::ipc::writer::IpcWriteOptions;
 use datafusion::prelude::SessionContext;
 use futures::{Stream, StreamExt, TryStreamExt, stream};
 use prost::Message;
 use tonic::{Request, Response, Status, Streaming};
 
+use super::bound_dml;
 use super::handle::Handle;
 use super::ingest;
 use super::metadata;
@@ -102,10 +103,21 @@ impl PersonaFlightSql {
     }
 
     /// Whether the SQL changes data (DML or a CALL): such statements run once per ticket.
-    fn changes_data(&self, sql: &str) -> Result<bool> {
-        let statement = query::parse_one(&self.ctx.state(), sql)?;
-        Ok(matches!(&statement, datafusion::sql::parser::Statement::Statement(s)
-            if crate::dml::is_dml(s) || matches!(s.as_ref(), datafusion::sql::sqlparser::ast::Statement::Call(_))))
+    fn changes_data(&self, sql: &str) -> bool {
+        let statement = query::parse_one(&self.ctx.state(), sql);
+        matches!(&statement, Ok(datafusion::sql::parser::Statement::Statement(s))
+            if crate::dml::is_dml(s) || matches!(s.as_ref(), datafusion::sql::sqlparser::ast::Statement::Call(_)))
+    }
+
+    /// Reads the parameter rows a client sent with a DoPut.
+    async fn bound_rows(request: Request<PeekableFlightDataStream>) -> Result<Vec<RecordBatch>> {
+        // A DoPut that binds nothing (arrow-flight's prepared executeUpdate after a bind) sends
+        // only the descriptor, in a message with no Arrow data.
+        let data = request.into_inner().try_filter(|d| std::future::ready(!d.data_header.is_empty()));
+        arrow_flight::decode::FlightRecordBatchStream::new_from_flight_data(data.map_err(|status| FlightError::Tonic(Box::new(status))))
+        .try_collect()
+        .await
+        .map_err(|e| PersonaError::InvalidArgument(format!("cannot read bound parameters: {e}")))
     }
 
     /// Plans a statement for a network client and returns its result schema as sent.
@@ -115,8 +127,28 @@ impl PersonaFlightSql {
     }
 
     async fn plan(&self, handle: &Handle, access: Access) -> Result<datafusion::logical_expr::LogicalPlan> {
+        if !handle.parameters.is_empty() && self.is_dml(&handle.sql) {
+            // A write evaluates no parameters: its bound row goes in as literals.
+            let rows = bound_dml::rows(&params::decode_batches(&handle.parameters)?)?;
+            let [row] = rows.as_slice() else {
+                return Err(PersonaError::InvalidArgument(format!(
+                    "{} rows are bound: a prepared DML query runs one row; run several with an update (executeUpdate / executeBatch)",
+                    rows.len()
+                )));
+            };
+            let sql = bound_dml::substitute(&self.ctx.state(), &handle.sql, row)?;
+            return Ok(query::plan_sql(&self.ctx, &sql, access).await?.plan);
+        }
+        let values = params::decode(&handle.parameters)?;
         let planned = query::plan_sql(&self.ctx, &handle.sql, access).await?;
-        query::bind(planned, params::decode(&handle.parameters)?)
+        query::bind(planned, values)
+    }
+
+    /// INSERT, UPDATE, DELETE or MERGE. SQL that does not parse as it stands (time travel's
+    /// `VERSION AS OF` is rewritten first) is no DML; planning reports what is wrong with it.
+    fn is_dml(&self, sql: &str) -> bool {
+        let statement = query::parse_one(&self.ctx.state(), sql);
+        matches!(&statement, Ok(datafusion::sql::parser::Statement::Statement(s)) if crate::dml::is_dml(s))
     }
 
     /// Executes a statement and streams it as Flight data with the announced schema.
@@ -243,7 +275,7 @@ impl FlightSqlService for PersonaFlightSql {
         let access = access(&request, Access::Read)?;
         let mut handle = Handle::new(query.query);
         let schema = self.plan_schema(&handle, access).await?;
-        if self.changes_data(&handle.sql)? {
+        if self.changes_data(&handle.sql) {
             handle = handle.run_once();
         }
         let ticket = TicketStatementQuery { statement_handle: handle.encode() };
@@ -256,8 +288,11 @@ impl FlightSqlService for PersonaFlightSql {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let access = access(&request, Access::Read)?;
-        let handle = Handle::decode(&cmd.prepared_statement_handle)?;
+        let mut handle = Handle::decode(&cmd.prepared_statement_handle)?;
         let schema = self.plan_schema(&handle, access).await?;
+        if self.changes_data(&handle.sql) {
+            handle = handle.run_once();
+        }
         // The ticket carries the parameters so DoGet needs no server state.
         let ticket = CommandPreparedStatementQuery { prepared_statement_handle: handle.encode() };
         self.flight_info(&schema, ticket, request.into_inner())
@@ -397,7 +432,7 @@ impl FlightSqlService for PersonaFlightSql {
         // (query::plan_sql decides), answered with the number of rows it changed.
         let access = access(&r, Access::Read)?;
         // Only statements that change something: a query sent here would be collected whole.
-        if !self.changes_data(&cmd.query)? {
+        if !self.changes_data(&cmd.query) {
             return Err(Status::invalid_argument(
                 "an update command takes INSERT, UPDATE, DELETE, MERGE or CALL; send queries as statement queries",
             ));
@@ -414,11 +449,34 @@ impl FlightSqlService for PersonaFlightSql {
         Ok(ingest::statement_ingest(&self.ctx, cmd, id, r.into_inner()).await?)
     }
 
-    async fn do_put_prepared_statement_update(&self, _q: CommandPreparedStatementUpdate, r: Request<PeekableFlightDataStream>) -> Result<i64, Status> {
-        access(&r, Access::Read)?;
-        Err(Status::unimplemented(
-            "prepared DML is not supported: send INSERT, UPDATE, DELETE or MERGE as a plain statement, or bulk-ingest rows",
-        ))
+    async fn do_put_prepared_statement_update(&self, cmd: CommandPreparedStatementUpdate, r: Request<PeekableFlightDataStream>) -> Result<i64, Status> {
+        // JDBC's PreparedStatement.executeUpdate / executeBatch: each bound row runs the
+        // statement once (one commit each); the answer is the rows changed in all.
+        let access = access(&r, Access::Read)?;
+        let handle = Handle::decode(&cmd.prepared_statement_handle)?;
+        if !self.is_dml(&handle.sql) {
+            return Err(Status::invalid_argument(
+                "a prepared update takes INSERT, UPDATE, DELETE or MERGE; execute queries as prepared queries",
+            ));
+        }
+        let mut batches = Self::bound_rows(r).await?;
+        if batches.iter().all(|b| b.num_rows() == 0) {
+            // Bound earlier, with a DoPut of the prepared query: the rows are in the handle.
+            batches = params::decode_batches(&handle.parameters)?;
+        }
+        let state = self.ctx.state();
+        let mut rows = bound_dml::rows(&batches)?;
+        if rows.is_empty() && bound_dml::parameter_count(&state, &handle.sql)? == 0 {
+            rows.push(Vec::new());
+        }
+        let mut changed = 0;
+        for row in rows {
+            let sql = bound_dml::substitute(&state, &handle.sql, &row)?;
+            let plan = query::plan_sql(&self.ctx, &sql, access).await?.plan;
+            let batches = self.ctx.execute_logical_plan(plan).await.map_err(PersonaError::from)?.collect().await.map_err(PersonaError::from)?;
+            changed += affected_rows(&batches);
+        }
+        Ok(changed)
     }
 
     async fn do_put_fallback(
@@ -454,17 +512,20 @@ impl FlightSqlService for PersonaFlightSql {
     ) -> Result<DoPutPreparedStatementResult, Status> {
         let access = access(&request, Access::Read)?;
         let handle = Handle::decode(&cmd.prepared_statement_handle)?;
-        let batches: Vec<RecordBatch> = arrow_flight::decode::FlightRecordBatchStream::new_from_flight_data(
-            request.into_inner().map_err(|status| FlightError::Tonic(Box::new(status))),
-        )
-        .try_collect()
-        .await
-        .map_err(|e| PersonaError::InvalidArgument(format!("cannot read bound parameters: {e}")))?;
+        let batches = Self::bound_rows(request).await?;
+        if self.is_dml(&handle.sql) {
+            // Prepared DML may bind many rows (executeBatch); each must bind every parameter.
+            let state = self.ctx.state();
+            for row in bound_dml::rows(&batches)? {
+                bound_dml::substitute(&state, &handle.sql, &row)?;
+            }
+            let updated = handle.with_parameters(params::encode_rows(&batches)?);
+            return Ok(DoPutPreparedStatementResult { prepared_statement_handle: Some(updated.encode()) });
+        }
         let ipc = params::encode(&batches)?;
         // Check now so a wrong count or type fails at bind time, where the client expects it.
-        let planned = query::plan_sql(&self.ctx, &handle.sql, access).await?;
-        query::bind(planned, params::decode(&ipc)?)?;
         let updated = handle.with_parameters(ipc);
+        self.plan(&updated, access).await?;
         Ok(DoPutPreparedStatementResult { prepared_statement_handle: Some(updated.encode()) })
     }
 
@@ -474,6 +535,17 @@ impl FlightSqlService for PersonaFlightSql {
         r: Request<arrow_flight::Action>,
     ) -> Result<ActionCreatePreparedStatementResult, Status> {
         let access = access(&r, Access::Read)?;
+        if self.is_dml(&req.query) {
+            // Checked when a row is bound (with its values in place); until then, the statement's
+            // answer and one text parameter per placeholder (bound values are cast as needed).
+            let n = bound_dml::parameter_count(&self.ctx.state(), &req.query)?;
+            let parameters = Schema::new((1..=n).map(|i| Field::new(format!("${i}"), DataType::Utf8, true)).collect::<Vec<_>>());
+            return Ok(ActionCreatePreparedStatementResult {
+                prepared_statement_handle: Handle::new(req.query).encode(),
+                dataset_schema: schema_bytes(&crate::dml::result_schema())?,
+                parameter_schema: schema_bytes(&parameters)?,
+            });
+        }
         let planned = query::plan_sql(&self.ctx, &req.query, access).await?;
         let dataset = wire_schema(planned.plan.schema().as_arrow());
         let handle = Handle::new(req.query);

@@ -82,6 +82,52 @@ async fn insert_update_delete_and_merge_change_the_delta_table() {
     assert_eq!(rows(&server, "SELECT customer_id FROM orders WHERE order_id = 6").await, ["c6"]);
 }
 
+/// Prepared DML: each bound row runs the statement (JDBC's executeUpdate / executeBatch), and a
+/// prepared query-style execution with one row works too; values arrive as literals of their type.
+#[tokio::test]
+async fn prepared_dml_runs_once_per_bound_row() {
+    let (_dir, server) = lake(1000).await;
+    let mut w = server.client_as(WRITER.0, WRITER.1).await;
+    let mut insert = w.prepare("INSERT INTO orders VALUES (?, ?, ?)".into(), None).await.unwrap();
+    assert_eq!(insert.parameter_schema().unwrap().fields().len(), 3);
+    assert_eq!(insert.dataset_schema().unwrap().field(0).name(), "count");
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("a", DataType::Int64, false),
+        Field::new("b", DataType::Utf8, false),
+        Field::new("c", DataType::Float64, true),
+    ]));
+    let two = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(Int64Array::from(vec![4, 5])),
+            Arc::new(StringArray::from(vec!["c4", "o'brien"])),
+            Arc::new(datafusion::arrow::array::Float64Array::from(vec![Some(40.0), None])),
+        ],
+    )
+    .unwrap();
+    insert.set_parameters(two).unwrap();
+    assert_eq!(insert.execute_update().await.unwrap(), 2);
+    let got = rows(&server, "SELECT order_id, customer_id, amount FROM orders WHERE order_id > 3 ORDER BY order_id").await;
+    assert_eq!(got, ["4|c4|40.0", "5|o'brien|"]);
+    // `$n` placeholders, executed as a query (ADBC's cursor.execute(sql, params)): count, version.
+    let mut update = w.prepare("UPDATE orders SET amount = $2 WHERE order_id = $1".into(), None).await.unwrap();
+    let row = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false), Field::new("amount", DataType::Float64, false)])),
+        vec![Arc::new(Int64Array::from(vec![5])), Arc::new(datafusion::arrow::array::Float64Array::from(vec![55.5]))],
+    )
+    .unwrap();
+    update.set_parameters(row).unwrap();
+    let info = update.execute().await.unwrap();
+    assert_eq!(row_strings(&crate::fixture::fetch(&mut w, info).await), ["1|3"]);
+    assert_eq!(rows(&server, "SELECT amount FROM orders WHERE order_id = 5").await, ["55.5"]);
+    // A row that binds too few values fails and writes nothing.
+    let short = RecordBatch::try_new(Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, false)])), vec![Arc::new(Int64Array::from(vec![9]))]).unwrap();
+    insert.set_parameters(short).unwrap();
+    let err = insert.execute_update().await.unwrap_err().to_string();
+    assert!(err.contains("3 parameter(s) but 1 value(s)"), "{err}");
+    assert_eq!(scalar(&server.query("SELECT count(*) FROM orders").await), "5");
+}
+
 /// A DML ticket runs once: redeeming it again (a client or proxy retrying DoGet after a lost
 /// answer) is refused and inserts nothing; executing the statement again runs it again.
 #[tokio::test]
