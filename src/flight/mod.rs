@@ -21,6 +21,7 @@ use arrow_flight::flight_service_server::FlightServiceServer;
 use datafusion::prelude::SessionContext;
 use tokio::net::TcpListener;
 use tonic::service::interceptor::InterceptedService;
+use futures::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
 
 pub use service::PersonaFlightSql;
@@ -28,6 +29,9 @@ pub use wire::{to_wire, wire_schema, wire_type};
 
 use crate::access::Authenticator;
 use crate::error::Result;
+
+/// HTTP/2 flow-control window of one stream.
+const STREAM_WINDOW: u32 = 16 * 1024 * 1024;
 
 /// Largest message accepted from a client (bound parameters, later ingest batches).
 const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
@@ -62,9 +66,21 @@ impl BoundServer {
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES);
         let service = InterceptedService::new(service, service::authenticate(self.auth));
+        // Bulk ingest streams hundreds of MB on one gRPC stream: with HTTP/2's default 64 KB
+        // windows the client waits for a window update every 64 KB and the server sat idle half
+        // the time (10M events: 3.7 s of CPU in 8.3 s). Larger windows, grown to what the link
+        // carries, and no Nagle delay on the small replies.
+        let incoming = TcpListenerStream::new(self.listener).map(|conn| {
+            conn.inspect(|c| {
+                let _ = c.set_nodelay(true);
+            })
+        });
         tonic::transport::Server::builder()
+            .initial_stream_window_size(Some(STREAM_WINDOW))
+            .initial_connection_window_size(Some(2 * STREAM_WINDOW))
+            .http2_adaptive_window(Some(true))
             .add_service(service)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), shutdown)
+            .serve_with_incoming_shutdown(incoming, shutdown)
             .await
             .map_err(|e| crate::error::PersonaError::Io(std::io::Error::other(e)))
     }
