@@ -100,7 +100,7 @@ pub fn bind(planned: Planned, values: Vec<ScalarValue>) -> Result<LogicalPlan> {
     Ok(planned.plan.with_param_values(ParamValues::from(cast))?)
 }
 
-fn dialect(state: &SessionState) -> Result<Box<dyn datafusion::sql::sqlparser::dialect::Dialect>> {
+pub fn dialect(state: &SessionState) -> Result<Box<dyn datafusion::sql::sqlparser::dialect::Dialect>> {
     let dialect_name = state.config().options().sql_parser.dialect.to_string();
     dialect_from_str(&dialect_name).ok_or_else(|| PersonaError::Config(format!("unknown SQL dialect {dialect_name}")))
 }

@@ -20,11 +20,19 @@ use datafusion::sql::unparser::Unparser;
 use crate::error::{PersonaError, Result};
 use crate::query;
 
+/// The highest `$n` accepted: a statement naming `$99999999` has no business binding it.
+const MAX_PARAMETERS: usize = 65_535;
+
 /// How many distinct parameters the statement has (`?` each count, `$n` the highest `n`).
 pub fn parameter_count(state: &SessionState, sql: &str) -> Result<usize> {
     let mut statement = query::parse_one(state, sql)?;
     let mut numbering = Numbering::default();
     visit(&mut statement, &mut numbering);
+    if let Some(bad) = numbering.unusable {
+        return Err(PersonaError::InvalidArgument(format!(
+            "parameter `{bad}`: use `?` or `$1` to `${MAX_PARAMETERS}`"
+        )));
+    }
     Ok(numbering.count)
 }
 
@@ -39,9 +47,19 @@ pub fn substitute(state: &SessionState, sql: &str, row: &[ScalarValue]) -> Resul
         )));
     }
     let unparser = Unparser::default();
+    // The text is parsed again in the session's dialect; where that dialect reads `\'` as an
+    // escaped quote (MySQL, BigQuery, ...), a backslash in a value must be doubled too, or a
+    // bound value could end its string early.
+    let backslashes = query::dialect(state)?.supports_string_literal_backslash_escape();
     let literals = row
         .iter()
-        .map(|v| unparser.expr_to_sql(&Expr::Literal(v.clone(), None)).map_err(PersonaError::from))
+        .map(|v| {
+            let mut literal = unparser.expr_to_sql(&Expr::Literal(v.clone(), None))?;
+            if backslashes {
+                let _ = literal.visit(&mut DoubleBackslashes);
+            }
+            Ok(literal)
+        })
         .collect::<Result<Vec<SqlExpr>>>()?;
     let mut replacing = Replacing { numbering: Numbering::default(), literals };
     visit(&mut statement, &mut replacing);
@@ -70,18 +88,23 @@ fn visit(statement: &mut DFStatement, visitor: &mut impl VisitorMut<Break = ()>)
 struct Numbering {
     count: usize,
     question_marks: usize,
+    /// A placeholder that names no usable parameter (`$0`, `$99999999`, `:name`).
+    unusable: Option<String>,
 }
 
 impl Numbering {
     fn index(&mut self, placeholder: &str) -> Option<usize> {
         let index = if placeholder == "?" {
             self.question_marks += 1;
-            self.question_marks - 1
+            Some(self.question_marks - 1)
         } else {
-            placeholder.strip_prefix('$')?.parse::<usize>().ok()?.checked_sub(1)?
+            placeholder.strip_prefix('$').and_then(|n| n.parse::<usize>().ok()).filter(|n| (1..=MAX_PARAMETERS).contains(n)).map(|n| n - 1)
         };
-        self.count = self.count.max(index + 1);
-        Some(index)
+        match index {
+            Some(i) => self.count = self.count.max(i + 1),
+            None => self.unusable = Some(placeholder.to_string()),
+        }
+        index
     }
 }
 
@@ -92,6 +115,21 @@ impl VisitorMut for Numbering {
             && let Value::Placeholder(p) = &v.value
         {
             self.index(&p.clone());
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// Doubles the backslashes of every string literal.
+struct DoubleBackslashes;
+
+impl VisitorMut for DoubleBackslashes {
+    type Break = ();
+    fn pre_visit_expr(&mut self, e: &mut SqlExpr) -> ControlFlow<()> {
+        if let SqlExpr::Value(v) = e
+            && let Value::SingleQuotedString(s) = &mut v.value
+        {
+            *s = s.replace('\\', "\\\\");
         }
         ControlFlow::Continue(())
     }
@@ -134,5 +172,28 @@ mod tests {
         assert_eq!(got, "UPDATE orders SET amount = 2.5 WHERE order_id = 1 OR order_id = 1");
         let err = substitute(&state, sql, &[ScalarValue::Int64(Some(1))]).unwrap_err().to_string();
         assert!(err.contains("2 parameter(s) but 1 value(s)"), "{err}");
+        let err = parameter_count(&state, "INSERT INTO t VALUES ($99999999999)").unwrap_err().to_string();
+        assert!(err.contains("`$99999999999`"), "{err}");
+    }
+
+    #[test]
+    fn backslashes_cannot_end_a_string_in_dialects_that_escape_with_them() {
+        let mut config = datafusion::prelude::SessionConfig::new();
+        config.options_mut().sql_parser.dialect = "MySQL".parse().unwrap();
+        let state = SessionContext::new_with_config(config).state();
+        let values = ["\\", ", (SELECT 1)) -- "];
+        let sql = substitute(&state, "INSERT INTO t VALUES (?, ?)", &values.map(ScalarValue::from)).unwrap();
+        // Parsed back in the same dialect, the statement holds exactly the two values.
+        let DFStatement::Statement(parsed) = query::parse_one(&state, &sql).unwrap() else { panic!("{sql}") };
+        let mut strings = Vec::new();
+        let _ = datafusion::sql::sqlparser::ast::visit_expressions(&*parsed, |e| {
+            if let SqlExpr::Value(v) = e
+                && let Value::SingleQuotedString(s) = &v.value
+            {
+                strings.push(s.clone());
+            }
+            ControlFlow::<()>::Continue(())
+        });
+        assert_eq!(strings, values, "{sql}");
     }
 }

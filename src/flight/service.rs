@@ -109,6 +109,17 @@ impl PersonaFlightSql {
             if crate::dml::is_dml(s) || matches!(s.as_ref(), datafusion::sql::sqlparser::ast::Statement::Call(_)))
     }
 
+    /// A run-once ticket may be redeemed once.
+    fn redeem(&self, handle: &Handle) -> Result<(), Status> {
+        match handle.once {
+            Some(id) if !self.redeemed.lock().expect("redeemed lock").redeem(id) => Err(Status::failed_precondition(
+                "this ticket already ran its statement: a ticket of INSERT, UPDATE, DELETE, MERGE or CALL runs once; \
+                 execute the statement again to run it again",
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// Reads the parameter rows a client sent with a DoPut.
     async fn bound_rows(request: Request<PeekableFlightDataStream>) -> Result<Vec<RecordBatch>> {
         // A DoPut that binds nothing (arrow-flight's prepared executeUpdate after a bind) sends
@@ -357,20 +368,14 @@ impl FlightSqlService for PersonaFlightSql {
     async fn do_get_statement(&self, ticket: TicketStatementQuery, r: Request<Ticket>) -> Result<Response<DoGetStream>, Status> {
         let access = access(&r, Access::Read)?;
         let handle = Handle::decode(&ticket.statement_handle)?;
-        if let Some(id) = handle.once {
-            if !self.redeemed.lock().expect("redeemed lock").redeem(id) {
-                return Err(Status::failed_precondition(
-                    "this ticket already ran its statement: a ticket of INSERT, UPDATE, DELETE, MERGE or CALL runs once; \
-                     execute the statement again to run it again",
-                ));
-            }
-        }
+        self.redeem(&handle)?;
         Ok(Response::new(self.execute(&handle, access).await?))
     }
 
     async fn do_get_prepared_statement(&self, cmd: CommandPreparedStatementQuery, r: Request<Ticket>) -> Result<Response<DoGetStream>, Status> {
         let access = access(&r, Access::Read)?;
         let handle = Handle::decode(&cmd.prepared_statement_handle)?;
+        self.redeem(&handle)?;
         Ok(Response::new(self.execute(&handle, access).await?))
     }
 
@@ -466,15 +471,31 @@ impl FlightSqlService for PersonaFlightSql {
         }
         let state = self.ctx.state();
         let mut rows = bound_dml::rows(&batches)?;
-        if rows.is_empty() && bound_dml::parameter_count(&state, &handle.sql)? == 0 {
+        let parameters = bound_dml::parameter_count(&state, &handle.sql)?;
+        if rows.is_empty() {
+            if parameters > 0 {
+                return Err(Status::invalid_argument(format!("the statement has {parameters} parameter(s) and no row was bound")));
+            }
             rows.push(Vec::new());
         }
+        // Every row is checked before the first one runs, so a bad row writes nothing.
+        let statements = rows.iter().map(|row| bound_dml::substitute(&state, &handle.sql, row)).collect::<Result<Vec<_>>>()?;
         let mut changed = 0;
-        for row in rows {
-            let sql = bound_dml::substitute(&state, &handle.sql, &row)?;
-            let plan = query::plan_sql(&self.ctx, &sql, access).await?.plan;
-            let batches = self.ctx.execute_logical_plan(plan).await.map_err(PersonaError::from)?.collect().await.map_err(PersonaError::from)?;
-            changed += affected_rows(&batches);
+        for (done, sql) in statements.iter().enumerate() {
+            let run = async {
+                let plan = query::plan_sql(&self.ctx, sql, access).await?.plan;
+                Ok::<_, PersonaError>(self.ctx.execute_logical_plan(plan).await?.collect().await?)
+            };
+            match run.await {
+                Ok(batches) => changed += affected_rows(&batches),
+                // Each row is its own commit: say how far the batch got, so a retry can resume.
+                Err(e) if done > 0 => {
+                    let status = Status::from(e);
+                    let message = format!("row {} of {} failed after {done} row(s) were committed: {}", done + 1, statements.len(), status.message());
+                    return Err(Status::new(status.code(), message));
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
         Ok(changed)
     }

@@ -149,10 +149,11 @@ pub struct Resolution {
 
 pub fn resolve(p: &Profiles, settings: &Settings) -> Resolution {
     let started = std::time::Instant::now();
-    let pairs = blocking::candidate_pairs(p, settings.link_only, settings.max_block_size, settings.max_pairs_per_profile);
+    let blocked = blocking::block(p, settings.link_only, settings.max_block_size, settings.max_pairs_per_profile);
+    let pairs = &blocked.pairs;
     tracing::debug!(pairs = pairs.len(), seconds = started.elapsed().as_secs_f64(), "identity candidate pairs");
     let comparator = Comparator::new(p);
-    let (patterns, sessions) = compare_all(p, &comparator, &pairs);
+    let (patterns, sessions) = compare_all(p, &comparator, &blocked);
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), "identity pairs compared");
     let random: Vec<Pair> = random_pairs(p, settings).map(|(i, j)| blocking::pack(i, j)).collect();
     let random: Vec<Pattern> = on_all_cores(&random, |part| part.iter().map(|&pair| comparator.pattern(p, pair)).collect::<Vec<_>>())
@@ -179,7 +180,7 @@ pub fn resolve(p: &Profiles, settings: &Settings) -> Resolution {
             let probability = probability[pat];
             let (i, j) = unpack(pair);
             (probability >= settings.threshold)
-                .then(|| Link { i, j, probability, rule: blocking::first_rule(p, i, j).unwrap_or(0) })
+                .then(|| Link { i, j, probability, rule: blocking::first_rule(p, &blocked, i, j).unwrap_or(0) })
         })
         .collect();
     let clusters = cluster::connected(p.len, &links, settings.max_cluster_size);
@@ -202,8 +203,11 @@ fn possible_pairs(p: &Profiles, link_only: bool) -> f64 {
 }
 
 /// The agreement pattern of every pair, and per blocking rule the patterns of the pairs it
-/// found (its own key fields masked), computed on all cores.
-fn compare_all(p: &Profiles, comparator: &Comparator, pairs: &[Pair]) -> (Vec<Pattern>, Vec<model::Session>) {
+/// pairs (its own key fields masked), computed on all cores. A pair counts for a rule when the
+/// rule would have paired it itself: not for a skipped rule, nor under a key shared by too
+/// many profiles (pairs another rule found there are not a sample of that rule's pairs).
+fn compare_all(p: &Profiles, comparator: &Comparator, blocked: &blocking::Blocked) -> (Vec<Pattern>, Vec<model::Session>) {
+    let pairs = &blocked.pairs;
     let learns: Vec<Vec<bool>> = p.overlaps.iter().map(|o| o.iter().map(|x| !x).collect()).collect();
     let parts = on_all_cores(pairs, |part| {
         let mut by_rule: Vec<HashMap<Pattern, f64>> = vec![HashMap::new(); p.rules.len()];
@@ -213,7 +217,7 @@ fn compare_all(p: &Profiles, comparator: &Comparator, pairs: &[Pair]) -> (Vec<Pa
                 let pattern = comparator.pattern(p, pair);
                 let (i, j) = unpack(pair);
                 for (k, counts) in by_rule.iter_mut().enumerate() {
-                    if matches!((p.key(k, i), p.key(k, j)), (Some(a), Some(b)) if a == b) {
+                    if matches!((p.key(k, i), p.key(k, j)), (Some(a), Some(b)) if a == b && blocked.pairs_under(k, a)) {
                         *counts.entry(model::masked(pattern, &learns[k])).or_default() += 1.0;
                     }
                 }

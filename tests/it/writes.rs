@@ -118,7 +118,14 @@ async fn prepared_dml_runs_once_per_bound_row() {
     .unwrap();
     update.set_parameters(row).unwrap();
     let info = update.execute().await.unwrap();
+    let ticket = info.endpoint[0].ticket.clone().expect("ticket");
     assert_eq!(row_strings(&crate::fixture::fetch(&mut w, info).await), ["1|3"]);
+    // Its ticket runs once, like a plain DML ticket.
+    let again = match w.do_get(ticket).await {
+        Ok(stream) => stream.try_collect::<Vec<_>>().await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    assert!(again.expect_err("ran twice").to_string().contains("already ran its statement"));
     assert_eq!(rows(&server, "SELECT amount FROM orders WHERE order_id = 5").await, ["55.5"]);
     // A row that binds too few values fails and writes nothing.
     let short = RecordBatch::try_new(Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, false)])), vec![Arc::new(Int64Array::from(vec![9]))]).unwrap();

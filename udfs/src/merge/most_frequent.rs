@@ -208,20 +208,33 @@ impl Default for Counts {
 impl Counts {
     const FEW: usize = 16;
 
-    fn add(&mut self, value: &[u8], n: i64) {
+    /// Counts `value` `n` more times; returns the bytes newly held (0 for a value seen before).
+    fn add(&mut self, value: &[u8], n: i64) -> usize {
         match self {
             Counts::Few(list) => {
                 if let Some(entry) = list.iter_mut().find(|(v, _)| v.as_ref() == value) {
                     entry.1 += n;
-                } else if list.len() < Self::FEW {
+                    return 0;
+                }
+                if list.len() < Self::FEW {
                     list.push((value.into(), n));
                 } else {
                     let mut map: HashMap<Box<[u8]>, i64> = list.drain(..).collect();
                     map.insert(value.into(), n);
                     *self = Counts::Many(map);
                 }
+                value.len() + 24
             }
-            Counts::Many(map) => *map.entry(value.into()).or_default() += n,
+            Counts::Many(map) => match map.get_mut(value) {
+                Some(count) => {
+                    *count += n;
+                    0
+                }
+                None => {
+                    map.insert(value.into(), n);
+                    value.len() + 32
+                }
+            },
         }
     }
 
@@ -293,9 +306,7 @@ impl GroupsAccumulator for MostFrequentGroups {
         for (row, &group) in group_indices.iter().enumerate() {
             let wanted = opt_filter.is_none_or(|f| f.is_valid(row) && f.value(row));
             if wanted && nulls.as_ref().is_none_or(|n| n.is_valid(row)) {
-                let bytes = rows.row(row);
-                self.held += bytes.as_ref().len();
-                self.groups[group].add(bytes.as_ref(), 1);
+                self.held += self.groups[group].add(rows.row(row).as_ref(), 1);
             }
         }
         Ok(())
@@ -317,9 +328,7 @@ impl GroupsAccumulator for MostFrequentGroups {
             let (start, end) = (value_offsets[row] as usize, value_offsets[row + 1] as usize);
             let count_start = count_offsets[row] as usize;
             for (k, i) in (start..end).enumerate() {
-                let bytes = rows.row(i);
-                self.held += bytes.as_ref().len();
-                self.groups[group].add(bytes.as_ref(), all_counts.value(count_start + k));
+                self.held += self.groups[group].add(rows.row(i).as_ref(), all_counts.value(count_start + k));
             }
         }
         Ok(())
