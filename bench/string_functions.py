@@ -49,7 +49,10 @@ def make_pairs(work: Path, n: int, seed: int) -> Path:
                           row_number() OVER (ORDER BY source_customer_id) AS k
                    FROM read_parquet('{profiles / 'profiles.parquet'}')),
         matches AS (SELECT l.name AS a, r.name AS b FROM p l JOIN p r ON l.entity_id = r.entity_id AND l.k < r.k),
-        strangers AS (SELECT l.name AS a, r.name AS b FROM p l JOIN p r ON r.k = (l.k * 7919) % (SELECT max(k) FROM p) + 1)
+        -- Each profile against the one at its place in a fixed shuffle: a plain equi-join (a
+        -- computed key on both sides makes DuckDB fall back to a nested loop).
+        shuffled AS (SELECT name, row_number() OVER (ORDER BY hash(k * 7919), k) AS k FROM p),
+        strangers AS (SELECT l.name AS a, r.name AS b FROM p l JOIN shuffled r ON r.k = l.k)
         SELECT * FROM (SELECT * FROM matches UNION ALL SELECT * FROM strangers) LIMIT {n}
     """).to_arrow_table()
     out.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,12 @@ impl PairMetric for JaroWinkler {
     fn compute(a: &str, b: &str) -> Option<f64> {
         // Winkler's standard parameters, as rapidfuzz and jellyfish use them: prefix scale 0.1,
         // at most 4 prefix characters, boost only when the Jaro similarity exceeds 0.7.
-        Some(strsim::jaro_winkler(a, b))
+        let sim = super::jaro::similarity(a, b);
+        if sim <= 0.7 {
+            return Some(sim);
+        }
+        let prefix = a.chars().zip(b.chars()).take(4).take_while(|(x, y)| x == y).count();
+        Some(sim + 0.1 * prefix as f64 * (1.0 - sim))
     }
 
     fn documentation() -> &'static Documentation {
@@ -50,5 +55,12 @@ mod tests {
         // below the 0.7 threshold a shared prefix earns nothing: abc/axy has m=1, jaro 5/9
         assert!((JaroWinkler::compute("abc", "axy").unwrap() - 5.0 / 9.0).abs() < 1e-12);
         assert_eq!(JaroWinkler::compute("", ""), Some(1.0));
+    }
+
+    #[test]
+    fn gives_strsim_bits() {
+        for (a, b) in [("martha", "marhta"), ("dixon", "dicksonx"), ("", ""), ("a", ""), ("jessica", "jesica"), ("zoë", "zoe"), ("abcd", "abcd")] {
+            assert_eq!(JaroWinkler::compute(a, b).unwrap().to_bits(), strsim::jaro_winkler(a, b).to_bits(), "{a:?} {b:?}");
+        }
     }
 }
