@@ -126,6 +126,10 @@ pub async fn run(ctx: &SessionContext, data_dir: &Path, settings: &Settings) -> 
     drop((best, resolution, keys, previous, loaded));
     let new_aliases = assignment.aliases;
     let delta_ctx = deltalake::delta_datafusion::create_session().into_inner();
+    // Golden records group a million profiles into half as many people: a partial aggregate
+    // per partition would hold nearly every person's state twice over (partial, then final).
+    // Past a one-in-ten groups-to-rows ratio, rows go straight to the final aggregate.
+    delta_ctx.state_ref().write().config_mut().options_mut().execution.skip_partial_aggregation_probe_ratio_threshold = 0.1;
     persona_udfs::register_all(&delta_ctx)?;
     delta_ctx.register_batch("links", links)?;
     delta_ctx.register_batch("pairs", pairs)?;
