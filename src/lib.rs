@@ -20,6 +20,7 @@ pub mod identity;
 pub mod ingest;
 pub mod lakehouse;
 pub mod optimizer;
+pub mod planner;
 pub mod procedures;
 pub mod query;
 pub mod runs;

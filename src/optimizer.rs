@@ -9,8 +9,14 @@
 //! two-phase group-by instead of hashing every group's distinct set) only recognises bare
 //! aggregate functions, so the alias alone turns it off and the query runs several times slower.
 //!
-//! The rule takes the aliases off the aggregate and restores the output names in a projection
-//! above it, so the two-phase rewrite applies; the rows are unchanged.
+//! The same coercion aliases the plain aggregates beside it (`max(CASE WHEN event_type =
+//! 'purchase' THEN event_time END)` in rfm_tiers), and one aliased aggregate anywhere in the
+//! list turns the rewrite off as well; so do the aliases persona's query planner leaves when it
+//! puts constants into an aggregate (`min(b.latest)`, src/planner.rs).
+//!
+//! The rule takes the aliases off every aggregate call of an aggregate that has a DISTINCT one
+//! and restores the output names in a projection above it, so the two-phase rewrite applies;
+//! the rows are unchanged.
 
 use std::sync::Arc;
 
@@ -34,22 +40,30 @@ pub fn rules() -> Vec<Arc<dyn OptimizerRule + Send + Sync>> {
 #[derive(Debug, Default)]
 pub struct UnaliasDistinctAggregates;
 
-/// An aggregate function call with DISTINCT, under any number of aliases.
-fn aliased_distinct(expr: &Expr) -> bool {
+/// An aggregate function call under any number of aliases: whether it is DISTINCT.
+fn aliased_aggregate(expr: &Expr) -> Option<bool> {
     match expr {
         Expr::Alias(alias) => match alias.expr.as_ref() {
-            Expr::AggregateFunction(AggregateFunction { params, .. }) => params.distinct,
-            inner @ Expr::Alias(_) => aliased_distinct(inner),
-            _ => false,
+            Expr::AggregateFunction(AggregateFunction { params, .. }) => Some(params.distinct),
+            inner @ Expr::Alias(_) => aliased_aggregate(inner),
+            _ => None,
         },
-        _ => false,
+        _ => None,
     }
 }
 
-/// A DISTINCT aggregate without its aliases; any other expression as it is (an alias on, say,
-/// `count(Int64(1)) AS "count(*)"` keeps two such counts apart).
+fn is_distinct(expr: &Expr) -> bool {
+    match expr {
+        Expr::AggregateFunction(AggregateFunction { params, .. }) => params.distinct,
+        other => aliased_aggregate(other) == Some(true),
+    }
+}
+
+/// An aggregate function call without its aliases; any other expression as it is. Two calls
+/// whose aliases kept them apart (`count(Int64(1)) AS "count(*)"` twice) would then collide:
+/// the caller leaves such an aggregate be.
 fn unaliased(expr: Expr) -> Expr {
-    if !aliased_distinct(&expr) {
+    if aliased_aggregate(&expr).is_none() {
         return expr;
     }
     let mut e = expr;
@@ -71,7 +85,9 @@ impl OptimizerRule for UnaliasDistinctAggregates {
     fn rewrite(&self, plan: LogicalPlan, _config: &dyn OptimizerConfig) -> DfResult<Transformed<LogicalPlan>> {
         let LogicalPlan::Aggregate(aggregate) = plan else { return Ok(Transformed::no(plan)) };
         let grouping_sets = matches!(aggregate.group_expr.first(), Some(Expr::GroupingSet(_)));
-        if grouping_sets || !aggregate.aggr_expr.iter().any(aliased_distinct) {
+        let has_distinct = aggregate.aggr_expr.iter().any(is_distinct);
+        let has_alias = aggregate.aggr_expr.iter().any(|e| aliased_aggregate(e).is_some());
+        if grouping_sets || !has_distinct || !has_alias {
             return Ok(Transformed::no(LogicalPlan::Aggregate(aggregate)));
         }
         let original = Arc::clone(&aggregate.schema);

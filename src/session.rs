@@ -1,5 +1,6 @@
 //! The one DataFusion session every client shares: the `persona` catalog, information_schema
-//! (so `SHOW TABLES` and `SHOW FUNCTIONS` work), the persona UDFs and planner rules.
+//! (so `SHOW TABLES` and `SHOW FUNCTIONS` work), the persona UDFs, planner rules and query
+//! planner.
 
 use std::sync::Arc;
 
@@ -41,6 +42,7 @@ pub fn build_with(
         .with_config(config)
         .with_default_features()
         .with_optimizer_rules(crate::optimizer::rules())
+        .with_query_planner(Arc::new(crate::planner::PersonaQueryPlanner))
         .build();
     let ctx = SessionContext::new_with_state(state);
     ctx.register_udtf(crate::catalog::changes::NAME, Arc::new(crate::catalog::changes::TableChanges::new(catalog.clone())));

@@ -1,24 +1,35 @@
 //! Runs every `tests/slt/*.slt` file (sqllogictest format) against a DataFusion session with the
-//! persona UDFs registered and information_schema enabled, one fresh session per file.
+//! persona UDFs, planner rules and query planner, and information_schema enabled, one fresh
+//! session per file.
 //!
 //! Values print as DataFusion's own slt runner prints them: NULL as `NULL`, the empty string as
 //! `(empty)`, floats in their shortest form (`1`, `0.5`), everything else with Arrow's display
 //! formatting.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, Float64Array, RecordBatch};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Float64Type};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::error::DataFusionError;
+use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use sqllogictest::{AsyncDB, DBOutput, DefaultColumnType, Runner};
 
 struct Session(SessionContext);
 
 fn new_session() -> Result<Session, DataFusionError> {
-    let ctx = SessionContext::new_with_config(SessionConfig::new().with_information_schema(true));
+    // persona's planner rules and query planner, as every persona session has them
+    // (src/session.rs), so the files also pin down what they do to results.
+    let state = SessionStateBuilder::new()
+        .with_config(SessionConfig::new().with_information_schema(true))
+        .with_default_features()
+        .with_optimizer_rules(persona::optimizer::rules())
+        .with_query_planner(Arc::new(persona::planner::PersonaQueryPlanner))
+        .build();
+    let ctx = SessionContext::new_with_state(state);
     persona_udfs::register_all(&ctx)?;
     Ok(Session(ctx))
 }

@@ -127,16 +127,65 @@ async fn shipped_sql_files_run_on_the_embedded_data() {
 async fn distinct_counts_of_expressions_are_planned_in_two_phases() {
     let server = TestServer::embedded().await;
     let sql = "SELECT customer_id, count(DISTINCT CASE WHEN event_type = 'purchase' THEN invoice_no END) AS orders, \
+               max(CASE WHEN event_type = 'purchase' THEN event_time END) AS last_purchase, \
                sum(amount) AS spend FROM events GROUP BY customer_id";
     // Two aggregates, the inner one grouping by the distinct value: without persona's rule the
-    // Utf8View literal's alias keeps DataFusion from this plan (src/optimizer.rs).
+    // Utf8View literal's alias (on the DISTINCT count and on the max beside it) keeps DataFusion
+    // from this plan (src/optimizer.rs).
     let plan = crate::fixture::row_strings(&server.query(&format!("EXPLAIN {sql}")).await).join("\n");
     assert!(plan.contains("count(alias1)") && plan.contains(" AS alias1]]"), "{plan}");
     // Same rows as the query written by hand in the two-phase form.
-    let by_hand = "SELECT customer_id, count(o) AS orders, sum(s) AS spend FROM (SELECT customer_id, \
-                   CASE WHEN event_type = 'purchase' THEN invoice_no END AS o, sum(amount) AS s FROM events GROUP BY 1, 2) GROUP BY 1";
-    let ordered = |q: &str| format!("SELECT customer_id, orders, round(spend, 4) FROM ({q}) ORDER BY customer_id NULLS FIRST");
+    let by_hand = "SELECT customer_id, count(o) AS orders, max(l) AS last_purchase, sum(s) AS spend FROM (SELECT customer_id, \
+                   CASE WHEN event_type = 'purchase' THEN invoice_no END AS o, \
+                   max(CASE WHEN event_type = 'purchase' THEN event_time END) AS l, sum(amount) AS s FROM events GROUP BY 1, 2) GROUP BY 1";
+    let ordered = |q: &str| format!("SELECT customer_id, orders, last_purchase, round(spend, 4) FROM ({q}) ORDER BY customer_id NULLS FIRST");
     let got = crate::fixture::row_strings(&server.query(&ordered(sql)).await);
     assert_eq!(got, crate::fixture::row_strings(&server.query(&ordered(by_hand)).await));
     assert!(got.len() > 5000);
+}
+
+#[tokio::test]
+async fn data_anchored_windows_reach_the_delta_scan() {
+    // The shipped segments' shape: a window ending at the newest event (src/planner.rs).
+    let scratch = tempfile::tempdir().unwrap();
+    let mut tables = "[tables]\n".to_string();
+    for t in crate::fixture::embedded_tables() {
+        tables.push_str(&format!("{} = {:?}\n", t.name, t.url.to_string()));
+    }
+    let config = crate::fixture::config_in(scratch.path(), &tables);
+    let ctx = persona::server::open(&config).await.unwrap();
+    let windowed = "WITH bounds AS (SELECT max(event_time) AS latest FROM events) \
+                    SELECT e.customer_id, sum(e.amount) AS spend FROM events e CROSS JOIN bounds b \
+                    WHERE e.customer_id IS NOT NULL AND e.event_time > b.latest - INTERVAL '90 days' \
+                    GROUP BY e.customer_id";
+    let plan = ctx.sql(windowed).await.unwrap().create_physical_plan().await.unwrap();
+    let text = datafusion::physical_plan::displayable(plan.as_ref()).indent(true).to_string();
+    // No join is left: the newest event (2011-12-09 12:50 UTC) minus 90 days is a constant,
+    // 2011-09-10 12:50 UTC = 1,315,659,000,000,000 us since the epoch, and it reaches the scan.
+    assert!(!text.contains("JoinExec"), "{text}");
+    assert!(text.contains("event_time@0 > 1315659000000000"), "{text}");
+    // So the Delta scan reads only the months the window touches (partitioned by month).
+    assert!(text.contains("event_month=2011-09/") && text.contains("event_month=2011-12/"), "{text}");
+    assert!(!text.contains("event_month=2011-08/") && !text.contains("event_month=2010-"), "{text}");
+    // The same customers and sums as the window written by hand as a literal.
+    let by_hand = "SELECT customer_id, sum(amount) AS spend FROM events \
+                   WHERE customer_id IS NOT NULL AND event_time > TIMESTAMP '2011-09-10T12:50:00Z' GROUP BY customer_id";
+    let ordered = |q: &str| format!("SELECT customer_id, spend FROM ({q}) ORDER BY customer_id");
+    let rows = |batches: Vec<arrow::array::RecordBatch>| crate::fixture::row_strings(&batches);
+    // Sums are compared as numbers: the order a parallel scan adds in can turn 0.0 into -0.0.
+    let parsed = |rows: Vec<String>| -> Vec<(String, f64)> {
+        rows.iter()
+            .map(|r| {
+                let (id, spend) = r.split_once('|').expect("two columns");
+                (id.to_string(), spend.parse().expect("a number"))
+            })
+            .collect()
+    };
+    let folded = parsed(rows(ctx.sql(&ordered(windowed)).await.unwrap().collect().await.unwrap()));
+    let expected = parsed(rows(ctx.sql(&ordered(by_hand)).await.unwrap().collect().await.unwrap()));
+    assert_eq!(folded.len(), expected.len());
+    for ((id, spend), (want_id, want)) in folded.iter().zip(&expected) {
+        assert!(id == want_id && (spend - want).abs() < 1e-6, "{id} {spend} against {want_id} {want}");
+    }
+    assert!(folded.len() > 1000, "{} customers", folded.len());
 }
