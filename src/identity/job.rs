@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use datafusion::arrow::array::{ArrayRef, AsArray, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::datasource::MemTable;
@@ -77,14 +77,10 @@ pub async fn run(ctx: &SessionContext, data_dir: &Path, settings: &Settings) -> 
             return Err(PersonaError::InvalidArgument(format!("public.profiles has no `{required}` column")));
         }
     }
-    // A fixed row order: the table's files come back in no particular order, and the sample
-    // of random pairs u is estimated from (and the cluster-size guard) depend on row positions.
-    // Without it, re-running on unchanged input could move a borderline pair across the
-    // threshold and change ids.
-    let profiles = profiles.sort(vec![
-        datafusion::prelude::col("source").sort(true, true),
-        datafusion::prelude::col("source_customer_id").sort(true, true),
-    ])?;
+    // `profiles::load` returns the rows in a fixed order, by (source, source_customer_id):
+    // the sample of random pairs u is estimated from (and the cluster-size guard) depend on
+    // row positions, and without it re-running on unchanged input could move a borderline pair
+    // across the threshold and change ids. The golden records find each row by its key.
     let batches = profiles.clone().collect().await?;
     let loaded = profiles::load(profiles, settings, Some("source"), &["source", "source_customer_id"]).await?;
     let keys: Vec<Key> = (0..loaded.len)
@@ -123,17 +119,21 @@ pub async fn run(ctx: &SessionContext, data_dir: &Path, settings: &Settings) -> 
     // aggregation, the other big user of memory (a million profiles: 1.4 GB less at the peak).
     drop(masters);
     drop(rule_names);
-    drop((best, resolution, keys, previous, loaded));
+    drop((best, resolution, previous, loaded));
+    let by_person = profiles_by_person(&schema, batches, &keys, &assignment.ids)?;
+    drop(keys);
     let new_aliases = assignment.aliases;
     let delta_ctx = deltalake::delta_datafusion::create_session().into_inner();
-    // Golden records group a million profiles into half as many people: a partial aggregate
-    // per partition would hold nearly every person's state twice over (partial, then final).
-    // Past a one-in-ten groups-to-rows ratio, rows go straight to the final aggregate.
-    delta_ctx.state_ref().write().config_mut().options_mut().execution.skip_partial_aggregation_probe_ratio_threshold = 0.1;
+    // One partition: the profiles arrive ordered by person (`profiles_by_person`), and the
+    // golden records' GROUP BY then finishes one person at a time instead of holding half a
+    // million people's survivorship states at once (a million profiles: 1.7 GB at the peak).
+    delta_ctx.state_ref().write().config_mut().options_mut().execution.target_partitions = 1;
     persona_udfs::register_all(&delta_ctx)?;
     delta_ctx.register_batch("links", links)?;
     delta_ctx.register_batch("pairs", pairs)?;
-    delta_ctx.register_table("profiles", Arc::new(MemTable::try_new(Arc::new(schema.clone()), vec![batches])?))?;
+    let person_order = vec![vec![datafusion::prelude::col(PERSON).sort(true, false)]];
+    let by_person = MemTable::try_new(by_person.0, vec![by_person.1])?.with_sort_order(person_order);
+    delta_ctx.register_table("profiles", Arc::new(by_person))?;
 
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), "identity resolved; writing the tables");
     write(&delta_ctx, data_dir, LINKS, "SELECT * FROM links", SaveMode::Overwrite).await?;
@@ -233,11 +233,72 @@ fn aliases_batch(aliases: &[(String, String)]) -> Result<RecordBatch> {
     )?)
 }
 
+/// The column `profiles_by_person` adds: each profile's master id (a name no profile table uses).
+const PERSON: &str = "__persona_master_customer_id";
+
+/// The profile rows reordered by master id, with that id as the column [`PERSON`], in batches
+/// of 8,192 rows; and their schema. Within one person the rows keep the resolver's order (by
+/// source and id), so the golden records do not depend on the order the table was read in.
+fn profiles_by_person(schema: &Schema, batches: Vec<RecordBatch>, keys: &[Key], ids: &[String]) -> Result<(Arc<Schema>, Vec<RecordBatch>)> {
+    // Where each profile is, checked against the keys the resolver read from the same sorted
+    // scan: a mismatch would give people the wrong profiles, so it is an error, not a guess.
+    // Where each resolved profile is among the rows read for the golden records, by its key.
+    // A key held by several profiles lists them all (`next`), taken in order as rows turn up.
+    let mut first: HashMap<(&str, &str), usize> = HashMap::with_capacity(keys.len());
+    let mut next: Vec<Option<usize>> = vec![None; keys.len()];
+    for (i, k) in keys.iter().enumerate().rev() {
+        next[i] = first.insert((k.0.as_str(), k.1.as_str()), i);
+    }
+    let mut positions: Vec<Option<(usize, usize)>> = vec![None; keys.len()];
+    for (b, batch) in batches.iter().enumerate() {
+        let text = |name: &str| cast(batch.column_by_name(name).expect("checked at the start"), &DataType::Utf8);
+        let (sources, customer_ids) = (text("source")?, text("source_customer_id")?);
+        let (sources, customer_ids) = (sources.as_string::<i32>(), customer_ids.as_string::<i32>());
+        for row in 0..batch.num_rows() {
+            let key = (text_or_empty(sources, row), text_or_empty(customer_ids, row));
+            if let Some(&i) = first.get(&key) {
+                positions[i] = Some((b, row));
+                let held = (keys[i].0.as_str(), keys[i].1.as_str());
+                match next[i] {
+                    Some(j) => first.insert(held, j),
+                    None => first.remove(&held),
+                };
+            }
+        }
+    }
+    let positions: Vec<(usize, usize)> = positions.into_iter().collect::<Option<_>>().ok_or_else(|| {
+        PersonaError::Io(std::io::Error::other(
+            "identity: a resolved profile is missing from the rows read for the golden records (did the table change meanwhile?); nothing was written",
+        ))
+    })?;
+    drop(first);
+    let mut order: Vec<usize> = (0..keys.len()).collect();
+    order.sort_by(|&a, &b| ids[a].cmp(&ids[b]));
+    let mut fields: Vec<Arc<Field>> = schema.fields().iter().cloned().collect();
+    fields.push(Arc::new(Field::new(PERSON, DataType::Utf8, false)));
+    let with_person = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
+    let sources: Vec<&RecordBatch> = batches.iter().collect();
+    let mut out = Vec::with_capacity(order.len().div_ceil(8192));
+    for chunk in order.chunks(8192) {
+        let picked: Vec<(usize, usize)> = chunk.iter().map(|&i| positions[i]).collect();
+        let rows = datafusion::arrow::compute::interleave_record_batch(&sources, &picked)?;
+        let mut columns = rows.columns().to_vec();
+        columns.push(Arc::new(StringArray::from_iter_values(chunk.iter().map(|&i| ids[i].as_str()))));
+        out.push(RecordBatch::try_new(Arc::clone(&with_person), columns)?);
+    }
+    Ok((with_person, out))
+}
+
+/// A text value, NULL read as "" (as the resolver's keys read it, `master::Key`).
+fn text_or_empty(a: &StringArray, row: usize) -> &str {
+    if a.is_valid(row) { a.value(row) } else { "" }
+}
+
 /// One row per master id: each profile column survives as its latest value when the profiles
 /// have `updated_at`, else as its most frequent value.
 fn golden_record_sql(schema: &Schema) -> String {
     let has_updated = schema.field_with_name("updated_at").is_ok();
-    let mut columns = vec!["l.master_customer_id".to_string()];
+    let mut columns = vec![format!("p.{PERSON} AS master_customer_id")];
     for f in schema.fields() {
         let name = f.name();
         if ["source", "source_customer_id", "updated_at"].contains(&name.as_str()) {
@@ -253,7 +314,7 @@ fn golden_record_sql(schema: &Schema) -> String {
     columns.push("count(*) AS profile_count".into());
     columns.push("array_sort(array_agg(DISTINCT p.source)) AS sources".into());
     format!(
-        "SELECT {} FROM profiles p JOIN links l ON l.source = CAST(p.source AS VARCHAR) AND l.source_customer_id = CAST(p.source_customer_id AS VARCHAR) GROUP BY l.master_customer_id",
+        "SELECT {} FROM profiles p GROUP BY p.{PERSON}",
         columns.join(", ")
     )
 }

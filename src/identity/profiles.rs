@@ -53,7 +53,9 @@ impl Profiles {
 }
 
 /// Computes the comparison and blocking columns of every row of `df`. `source` names the
-/// column telling the source system; `carried` columns come back as text, row-aligned.
+/// column telling the source system; `carried` columns come back as text, row-aligned, and
+/// the rows come back sorted by them (in the order given), so a table read in any file order
+/// gives the same profiles in the same order.
 pub async fn load(df: DataFrame, settings: &Settings, source: Option<&str>, carried: &[&str]) -> Result<Profiles> {
     let df = as_text(df)?;
     let mut skipped = Vec::new();
@@ -91,7 +93,13 @@ pub async fn load(df: DataFrame, settings: &Settings, source: Option<&str>, carr
             select.push(column(name).alias(format!("x_{name}")));
         }
     }
-    let batches = df.select(select)?.collect().await?;
+    // Sorted last, after the rules are computed: DataFusion may spread a projection over
+    // several partitions, which loses the order of a sort beneath it, and the resolver needs
+    // one fixed row order (its random pairs and cluster-size guard depend on positions).
+    let order: Vec<_> = passed.iter().filter(|n| carried.contains(n)).map(|n| column(&format!("x_{n}")).sort(true, true)).collect();
+    let selected = df.select(select)?;
+    let selected = if order.is_empty() { selected } else { selected.sort(order)? };
+    let batches = selected.collect().await?;
     let blocked: HashSet<String> = settings.blocked_values.iter().map(|v| v.trim().to_lowercase()).collect();
     let text_column = |name: &str, clean: bool| -> Result<StringArray> {
         let parts: Vec<ArrayRef> = batches.iter().map(|b| cast(b.column_by_name(name).expect("selected"), &DataType::Utf8)).collect::<std::result::Result<_, _>>()?;

@@ -98,6 +98,19 @@ async fn new_records_join_their_person_and_keep_its_id() {
         links(&tables, data.path()).await,
         vec!["l1|M00000002", "p1|M00000001", "w1|M00000001", "w2|M00000002"]
     );
+    // One golden record per person, from that person's profiles only: the values they share,
+    // how many profiles and which sources.
+    let server = TestServer::start_with(&tables, &job::existing_tables(data.path()).unwrap()).await;
+    let golden = server
+        .query(
+            "SELECT master_customer_id, surname, date_of_birth, soc_sec_id, profile_count, array_to_string(sources, ',') \
+             FROM persona.customers ORDER BY 1",
+        )
+        .await;
+    assert_eq!(
+        row_strings(&golden),
+        vec!["M00000001|neumann|19151111|5304218|2|pos,webshop", "M00000002|painter|19161214|4066625|2|loyalty,webshop"]
+    );
 }
 
 /// `source_customer_id|master_customer_id` rows of persona.identity_links, served over Flight SQL.
