@@ -145,10 +145,11 @@ fn yields_one_row(plan: &LogicalPlan) -> bool {
 }
 
 /// Running the input once gives the values every evaluation would: nothing in it is volatile
-/// (`random()`), and it refers to no outer query.
+/// (`random()`), it refers to no outer query, and it has no parameter still waiting for a value.
 fn foldable(plan: &LogicalPlan) -> bool {
+    let unbound = |e: &Expr| e.exists(|x| Ok(matches!(x, Expr::Placeholder(_)))).unwrap_or(true);
     let varies = plan
-        .exists(|node| Ok(node.expressions().iter().any(|e| e.is_volatile() || e.contains_outer())))
+        .exists(|node| Ok(node.expressions().iter().any(|e| e.is_volatile() || e.contains_outer() || unbound(e))))
         .unwrap_or(true);
     !varies
 }
