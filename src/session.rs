@@ -30,6 +30,12 @@ pub fn build_with(
         .with_information_schema(true)
         .with_create_default_catalog_and_schema(false)
         .with_default_catalog_and_schema(CATALOG, USER_SCHEMA);
+    // Delta tables are many small Parquet files (a file per partition and commit). Reading a
+    // file's page index is one more read per file on every query, and within a file of one row
+    // group it seldom skips a page: the shipped segments over 700 day files ran 20-25% faster
+    // without it. File-level Delta statistics still prune whole files. `[datafusion]` can turn
+    // it back on (large files, selective lookups).
+    config.options_mut().execution.parquet.enable_page_index = false;
     for (key, value) in settings {
         config.options_mut().set(key, value).map_err(|e| {
             PersonaError::Config(format!("datafusion.\"{key}\" = \"{value}\": {e}"))

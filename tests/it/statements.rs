@@ -189,3 +189,14 @@ async fn data_anchored_windows_reach_the_delta_scan() {
     }
     assert!(folded.len() > 1000, "{} customers", folded.len());
 }
+
+#[tokio::test]
+async fn the_parquet_page_index_is_off_unless_configured() {
+    // persona's one default that differs from DataFusion's (src/session.rs); `[datafusion]` wins.
+    let catalog = persona::catalog::build(crate::fixture::embedded_tables(), &[]).await.unwrap();
+    let ctx = persona::session::build(catalog.clone(), &Default::default()).unwrap();
+    assert!(!ctx.state().config().options().execution.parquet.enable_page_index);
+    let settings = [("datafusion.execution.parquet.enable_page_index".to_string(), "true".to_string())].into_iter().collect();
+    let ctx = persona::session::build(catalog, &settings).unwrap();
+    assert!(ctx.state().config().options().execution.parquet.enable_page_index);
+}
