@@ -17,9 +17,10 @@
 //! other input, and the literals are put into the filter, projection or aggregate right above
 //! it. DataFusion's optimizer, run again on the result, folds `literal - INTERVAL` into one
 //! constant, pushes the window into the scan (files outside it are skipped by their Delta
-//! statistics), and drops group keys that are constants. Uncorrelated scalar subqueries
-//! (`WHERE t > (SELECT max(t) FROM events) - INTERVAL '1 day'`), which DataFusion turns into a
-//! left join against the one-row subquery, are folded the same way.
+//! statistics), and drops group keys that are constants. A left (right) join without keys or
+//! condition against a one-row right (left) input is folded the same way. (DataFusion 55 runs
+//! an uncorrelated scalar subquery in `WHERE` as a physical subquery of its own, not as a join:
+//! that form is left to it.)
 //!
 //! The one-row input is read from the same table providers as the rest of the plan, so a query
 //! over pinned table versions (a segment run) sees one version throughout. `EXPLAIN` runs
@@ -71,28 +72,32 @@ async fn fold_one_row_joins(plan: &LogicalPlan, session: &dyn Session) -> DfResu
     if matches!(plan, LogicalPlan::Explain(_)) {
         return Ok(None);
     }
-    // First find the one-row inputs and run each; the rewrite itself is synchronous.
+    // First find the one-row inputs and run each; the rewrite itself is synchronous. Inputs are
+    // told apart by plan equality, which does not see every difference (a table function's
+    // arguments): every occurrence is run, and equal plans that gave different rows are not
+    // folded at all.
     let mut sides: Vec<LogicalPlan> = Vec::new();
     plan.apply_with_subqueries(|node| {
         if let LogicalPlan::Join(join) = node
             && let Some(side) = one_row_side(join)
         {
-            let input = if side == Side::Right { &join.right } else { &join.left };
-            if !sides.contains(input) {
-                sides.push(input.as_ref().clone());
-            }
+            sides.push(if side == Side::Right { join.right.as_ref().clone() } else { join.left.as_ref().clone() });
         }
         Ok(TreeNodeRecursion::Continue)
     })?;
     if sides.is_empty() {
         return Ok(None);
     }
-    let mut values: Vec<(LogicalPlan, Vec<ScalarValue>)> = Vec::with_capacity(sides.len());
+    let mut values: Vec<(LogicalPlan, Option<Vec<ScalarValue>>)> = Vec::with_capacity(sides.len());
     for side in sides {
-        if let Some(row) = run_one_row(&side, session).await? {
-            values.push((side, row));
+        let row = run_one_row(&side, session).await;
+        match values.iter_mut().find(|(p, _)| *p == side) {
+            Some((_, seen)) if *seen != row => *seen = None,
+            Some(_) => {}
+            None => values.push((side, row)),
         }
     }
+    let values: Vec<(LogicalPlan, Vec<ScalarValue>)> = values.into_iter().filter_map(|(p, row)| row.map(|r| (p, r))).collect();
     if values.is_empty() {
         return Ok(None);
     }
@@ -154,19 +159,34 @@ fn foldable(plan: &LogicalPlan) -> bool {
     !varies
 }
 
-/// Runs a one-row input; `None` when it did not give exactly one row (then nothing is folded).
-async fn run_one_row(plan: &LogicalPlan, session: &dyn Session) -> DfResult<Option<Vec<ScalarValue>>> {
-    let physical = session.create_physical_plan(plan).await?;
-    let batches = collect(physical, session.task_ctx()).await?;
-    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-    let Some(batch) = batches.iter().find(|b| b.num_rows() == 1).filter(|_| rows == 1) else {
-        return Ok(None);
+/// Runs a one-row input; `None` when it did not give exactly one row of the planned types, or
+/// failed (then nothing is folded, and the query runs as written, so an input that would never
+/// have been evaluated cannot fail it).
+async fn run_one_row(plan: &LogicalPlan, session: &dyn Session) -> Option<Vec<ScalarValue>> {
+    let run = async {
+        let physical = session.create_physical_plan(plan).await?;
+        collect(physical, session.task_ctx()).await
     };
-    if batch.num_columns() != plan.schema().fields().len() {
-        return Ok(None);
+    let batches = match run.await {
+        Ok(batches) => batches,
+        Err(e) => {
+            tracing::debug!(error = %e.strip_backtrace(), "one-row input not folded: it failed to run");
+            return None;
+        }
+    };
+    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    let batch = batches.iter().find(|b| b.num_rows() == 1).filter(|_| rows == 1)?;
+    let fields = plan.schema().fields();
+    if batch.num_columns() != fields.len() {
+        return None;
     }
-    let row = batch.columns().iter().map(|column| ScalarValue::try_from_array(column, 0)).collect::<DfResult<Vec<_>>>()?;
-    Ok(Some(row))
+    // In the types the plan above expects, should execution have produced another.
+    batch
+        .columns()
+        .iter()
+        .zip(fields.iter())
+        .map(|(column, field)| ScalarValue::try_from_array(column, 0).and_then(|v| v.cast_to(field.data_type())).ok())
+        .collect()
 }
 
 /// The join as its other input with the one row's values as literal columns, under the join's
@@ -205,7 +225,9 @@ fn replace_join(join: Join, side: Side, row: &[ScalarValue]) -> DfResult<Logical
 /// output name, so that the optimizer sees constants where it looks for them (a constant group
 /// key, a window bound inside an aggregate's CASE).
 fn inline_literals(node: LogicalPlan) -> DfResult<Transformed<LogicalPlan>> {
-    if !matches!(node, LogicalPlan::Projection(_) | LogicalPlan::Filter(_) | LogicalPlan::Aggregate(_)) {
+    let grouping_sets = matches!(&node, LogicalPlan::Aggregate(a) if a.group_expr.iter().any(|e| matches!(e, Expr::GroupingSet(_))));
+    if grouping_sets || !matches!(node, LogicalPlan::Projection(_) | LogicalPlan::Filter(_) | LogicalPlan::Aggregate(_)) {
+        // A grouping set (ROLLUP, CUBE) must stay one: renaming it would turn it into a column.
         return Ok(Transformed::no(node));
     }
     let constants: HashMap<Column, ScalarValue> = node.inputs().into_iter().flat_map(literal_columns).collect();
