@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use datafusion::arrow::array::{ArrayRef, AsArray, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray, UInt64Array};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::datasource::MemTable;
@@ -77,15 +77,23 @@ pub async fn run(ctx: &SessionContext, data_dir: &Path, settings: &Settings) -> 
             return Err(PersonaError::InvalidArgument(format!("public.profiles has no `{required}` column")));
         }
     }
-    // `profiles::load` returns the rows in a fixed order, by (source, source_customer_id):
-    // the sample of random pairs u is estimated from (and the cluster-size guard) depend on
-    // row positions, and without it re-running on unchanged input could move a borderline pair
-    // across the threshold and change ids. The golden records find each row by its key.
-    let batches = profiles.clone().collect().await?;
-    let loaded = profiles::load(profiles, settings, Some("source"), &["source", "source_customer_id"]).await?;
+    // The table is read once, each row numbered by its place in what was read: the golden
+    // records find a resolved profile's row by that number (keys can repeat or be NULL).
+    // `profiles::load` returns the rows in a fixed order, by (source, source_customer_id) and
+    // then that number: the sample of random pairs u is estimated from (and the cluster-size
+    // guard) depend on row positions, and without it re-running on unchanged input could move
+    // a borderline pair across the threshold and change ids.
+    let batches = profiles.collect().await?;
+    let (numbered_schema, numbered) = numbered(&schema, &batches)?;
+    let read = ctx.read_table(Arc::new(MemTable::try_new(numbered_schema, vec![numbered])?))?;
+    let loaded = profiles::load(read, settings, Some("source"), &["source", "source_customer_id", ROW]).await?;
     let keys: Vec<Key> = (0..loaded.len)
         .map(|i| (loaded.carried[0].value(i).to_string(), loaded.carried[1].value(i).to_string()))
         .collect();
+    let rows: Vec<usize> = (0..loaded.len)
+        .map(|i| loaded.carried[2].value(i).parse::<usize>())
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| PersonaError::Io(std::io::Error::other(format!("identity: a row number came back unreadable: {e}"))))?;
 
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), "identity profiles loaded");
     let previous = previous_ids(data_dir).await?;
@@ -120,8 +128,9 @@ pub async fn run(ctx: &SessionContext, data_dir: &Path, settings: &Settings) -> 
     drop(masters);
     drop(rule_names);
     drop((best, resolution, previous, loaded));
-    let by_person = profiles_by_person(&schema, batches, &keys, &assignment.ids)?;
     drop(keys);
+    let by_person = profiles_by_person(&schema, batches, &rows, &assignment.ids)?;
+    drop(rows);
     let new_aliases = assignment.aliases;
     let delta_ctx = deltalake::delta_datafusion::create_session().into_inner();
     // One partition: the profiles arrive ordered by person (`profiles_by_person`), and the
@@ -235,44 +244,54 @@ fn aliases_batch(aliases: &[(String, String)]) -> Result<RecordBatch> {
 
 /// The column `profiles_by_person` adds: each profile's master id (a name no profile table uses).
 const PERSON: &str = "__persona_master_customer_id";
+/// The column `numbered` adds: each row's place among the rows read.
+const ROW: &str = "__persona_row";
+
+/// The rows with their place among all the rows (0, 1, ...) as the column [`ROW`]; the
+/// columns themselves are shared, not copied.
+fn numbered(schema: &Schema, batches: &[RecordBatch]) -> Result<(Arc<Schema>, Vec<RecordBatch>)> {
+    let mut fields: Vec<Arc<Field>> = schema.fields().iter().cloned().collect();
+    fields.push(Arc::new(Field::new(ROW, DataType::UInt64, false)));
+    let with_row = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
+    let mut first = 0u64;
+    let mut out = Vec::with_capacity(batches.len());
+    for batch in batches {
+        let n = batch.num_rows() as u64;
+        let mut columns = batch.columns().to_vec();
+        columns.push(Arc::new(UInt64Array::from_iter_values(first..first + n)));
+        out.push(RecordBatch::try_new(Arc::clone(&with_row), columns)?);
+        first += n;
+    }
+    Ok((with_row, out))
+}
 
 /// The profile rows reordered by master id, with that id as the column [`PERSON`], in batches
-/// of 8,192 rows; and their schema. Within one person the rows keep the resolver's order (by
-/// source and id), so the golden records do not depend on the order the table was read in.
-fn profiles_by_person(schema: &Schema, batches: Vec<RecordBatch>, keys: &[Key], ids: &[String]) -> Result<(Arc<Schema>, Vec<RecordBatch>)> {
-    // Where each profile is, checked against the keys the resolver read from the same sorted
-    // scan: a mismatch would give people the wrong profiles, so it is an error, not a guess.
-    // Where each resolved profile is among the rows read for the golden records, by its key.
-    // A key held by several profiles lists them all (`next`), taken in order as rows turn up.
-    let mut first: HashMap<(&str, &str), usize> = HashMap::with_capacity(keys.len());
-    let mut next: Vec<Option<usize>> = vec![None; keys.len()];
-    for (i, k) in keys.iter().enumerate().rev() {
-        next[i] = first.insert((k.0.as_str(), k.1.as_str()), i);
+/// of 8,192 rows; and their schema. `rows[i]` is the place among the rows read of the resolver's
+/// profile `i`, whose master id is `ids[i]`. Within one person the rows keep the resolver's
+/// order (by source and id), so the golden records do not depend on the order the table was
+/// read in.
+fn profiles_by_person(schema: &Schema, batches: Vec<RecordBatch>, rows: &[usize], ids: &[String]) -> Result<(Arc<Schema>, Vec<RecordBatch>)> {
+    // Row r is in the batch whose first row is the last start at or before r.
+    let starts: Vec<usize> = batches
+        .iter()
+        .scan(0usize, |next, b| {
+            let start = *next;
+            *next += b.num_rows();
+            Some(start)
+        })
+        .collect();
+    let total: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    if rows.len() != total || rows.iter().any(|&r| r >= total) {
+        return Err(PersonaError::Io(std::io::Error::other(format!(
+            "identity: resolved {} profiles but read {total} rows for the golden records; nothing was written",
+            rows.len()
+        ))));
     }
-    let mut positions: Vec<Option<(usize, usize)>> = vec![None; keys.len()];
-    for (b, batch) in batches.iter().enumerate() {
-        let text = |name: &str| cast(batch.column_by_name(name).expect("checked at the start"), &DataType::Utf8);
-        let (sources, customer_ids) = (text("source")?, text("source_customer_id")?);
-        let (sources, customer_ids) = (sources.as_string::<i32>(), customer_ids.as_string::<i32>());
-        for row in 0..batch.num_rows() {
-            let key = (text_or_empty(sources, row), text_or_empty(customer_ids, row));
-            if let Some(&i) = first.get(&key) {
-                positions[i] = Some((b, row));
-                let held = (keys[i].0.as_str(), keys[i].1.as_str());
-                match next[i] {
-                    Some(j) => first.insert(held, j),
-                    None => first.remove(&held),
-                };
-            }
-        }
-    }
-    let positions: Vec<(usize, usize)> = positions.into_iter().collect::<Option<_>>().ok_or_else(|| {
-        PersonaError::Io(std::io::Error::other(
-            "identity: a resolved profile is missing from the rows read for the golden records (did the table change meanwhile?); nothing was written",
-        ))
-    })?;
-    drop(first);
-    let mut order: Vec<usize> = (0..keys.len()).collect();
+    let place = |r: usize| {
+        let b = starts.partition_point(|&s| s <= r) - 1;
+        (b, r - starts[b])
+    };
+    let mut order: Vec<usize> = (0..rows.len()).collect();
     order.sort_by(|&a, &b| ids[a].cmp(&ids[b]));
     let mut fields: Vec<Arc<Field>> = schema.fields().iter().cloned().collect();
     fields.push(Arc::new(Field::new(PERSON, DataType::Utf8, false)));
@@ -280,18 +299,13 @@ fn profiles_by_person(schema: &Schema, batches: Vec<RecordBatch>, keys: &[Key], 
     let sources: Vec<&RecordBatch> = batches.iter().collect();
     let mut out = Vec::with_capacity(order.len().div_ceil(8192));
     for chunk in order.chunks(8192) {
-        let picked: Vec<(usize, usize)> = chunk.iter().map(|&i| positions[i]).collect();
-        let rows = datafusion::arrow::compute::interleave_record_batch(&sources, &picked)?;
-        let mut columns = rows.columns().to_vec();
+        let picked: Vec<(usize, usize)> = chunk.iter().map(|&i| place(rows[i])).collect();
+        let picked_rows = datafusion::arrow::compute::interleave_record_batch(&sources, &picked)?;
+        let mut columns = picked_rows.columns().to_vec();
         columns.push(Arc::new(StringArray::from_iter_values(chunk.iter().map(|&i| ids[i].as_str()))));
         out.push(RecordBatch::try_new(Arc::clone(&with_person), columns)?);
     }
     Ok((with_person, out))
-}
-
-/// A text value, NULL read as "" (as the resolver's keys read it, `master::Key`).
-fn text_or_empty(a: &StringArray, row: usize) -> &str {
-    if a.is_valid(row) { a.value(row) } else { "" }
 }
 
 /// One row per master id: each profile column survives as its latest value when the profiles
