@@ -7,7 +7,7 @@ Expected versions, timestamps and change rows are read independently with the Py
 
 import csv
 import subprocess
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import adbc_driver_manager
 import pytest
@@ -59,9 +59,17 @@ def test_time_travel_by_version_and_timestamp(lake):
             assert got == rows, version
         assert query(conn, "SELECT amount FROM orders VERSION AS OF 1 WHERE order_id = 1")["amount"][0].as_py() == 10.5
         assert query(conn, "SELECT amount FROM orders WHERE order_id = 1")["amount"][0].as_py() == 11
-        at = datetime.fromtimestamp(history[1] / 1000, tz=timezone.utc).isoformat()
+        # A version's time is when its log file was written (as delta-rs and Spark read it), a
+        # few ms after the writer's own commitInfo timestamp: at that time, version 1 is there.
+        written_ns = (work / "d/lakehouse/orders/_delta_log/00000000000000000001.json").stat().st_mtime_ns
+        at = (datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=-(-written_ns // 1000))).isoformat()
         got = query(conn, f"SELECT count(*) AS n FROM orders TIMESTAMP AS OF '{at}'")["n"][0].as_py()
         assert got == 5
+        # Just before the first commit there was no table.
+        before = datetime.fromtimestamp(min(history.values()) / 1000 - 60, tz=timezone.utc).isoformat()
+        with pytest.raises(adbc_driver_manager.Error) as early:
+            query(conn, f"SELECT count(*) AS n FROM orders TIMESTAMP AS OF '{before}'")
+        assert "did not exist" in str(early.value)
         with pytest.raises(adbc_driver_manager.Error) as missing:
             query(conn, "SELECT * FROM orders VERSION AS OF 99")
         assert "0 to 2" in str(missing.value)
