@@ -67,6 +67,15 @@ enum Side {
     Right,
 }
 
+impl Side {
+    fn input(self, join: &Join) -> &LogicalPlan {
+        match self {
+            Side::Left => &join.left,
+            Side::Right => &join.right,
+        }
+    }
+}
+
 /// The plan with every foldable join replaced, or `None` when nothing was folded.
 async fn fold_one_row_joins(plan: &LogicalPlan, session: &dyn Session) -> DfResult<Option<LogicalPlan>> {
     if matches!(plan, LogicalPlan::Explain(_)) {
@@ -81,7 +90,7 @@ async fn fold_one_row_joins(plan: &LogicalPlan, session: &dyn Session) -> DfResu
         if let LogicalPlan::Join(join) = node
             && let Some(side) = one_row_side(join)
         {
-            sides.push(if side == Side::Right { join.right.as_ref().clone() } else { join.left.as_ref().clone() });
+            sides.push(side.input(join).clone());
         }
         Ok(TreeNodeRecursion::Continue)
     })?;
@@ -105,8 +114,7 @@ async fn fold_one_row_joins(plan: &LogicalPlan, session: &dyn Session) -> DfResu
         if let LogicalPlan::Join(join) = &node
             && let Some(side) = one_row_side(join)
         {
-            let input = if side == Side::Right { &join.right } else { &join.left };
-            if let Some((_, row)) = values.iter().find(|(p, _)| p == input.as_ref()) {
+            if let Some((_, row)) = values.iter().find(|(p, _)| p == side.input(join)) {
                 let LogicalPlan::Join(join) = node else { unreachable!("matched a join above") };
                 let replaced = replace_join(join, side, row)?;
                 return Ok(Transformed::yes(inline_literals(replaced)?.data));

@@ -44,12 +44,8 @@ pub fn build_with(
     if let Some(env) = procedures {
         config = config.with_extension(Arc::new(env));
     }
-    let state = SessionStateBuilder::new()
-        .with_config(config)
-        .with_default_features()
-        .with_optimizer_rules(crate::optimizer::rules())
-        .with_query_planner(Arc::new(crate::planner::PersonaQueryPlanner))
-        .build();
+    let builder = SessionStateBuilder::new().with_config(config).with_default_features();
+    let state = with_persona_planning(builder).build();
     let ctx = SessionContext::new_with_state(state);
     ctx.register_udtf(crate::catalog::changes::NAME, Arc::new(crate::catalog::changes::TableChanges::new(catalog.clone())));
     ctx.register_catalog(CATALOG, catalog);
@@ -57,4 +53,12 @@ pub fn build_with(
     // DataFusion's built-ins.
     persona_udfs::register_all(&ctx)?;
     Ok(ctx)
+}
+
+/// persona's planner rules (`optimizer.rs`) and query planner (`planner.rs`) on a session
+/// builder: every persona session has them, and the sqllogictest sessions too.
+pub fn with_persona_planning(builder: SessionStateBuilder) -> SessionStateBuilder {
+    builder
+        .with_optimizer_rules(crate::optimizer::rules())
+        .with_query_planner(Arc::new(crate::planner::PersonaQueryPlanner))
 }

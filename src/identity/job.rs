@@ -127,8 +127,7 @@ pub async fn run(ctx: &SessionContext, data_dir: &Path, settings: &Settings) -> 
     // aggregation, the other big user of memory (a million profiles: 1.4 GB less at the peak).
     drop(masters);
     drop(rule_names);
-    drop((best, resolution, previous, loaded));
-    drop(keys);
+    drop((best, resolution, previous, loaded, keys));
     let by_person = profiles_by_person(&schema, batches, &rows, &assignment.ids)?;
     drop(rows);
     let new_aliases = assignment.aliases;
@@ -247,12 +246,16 @@ const PERSON: &str = "__persona_master_customer_id";
 /// The column `numbered` adds: each row's place among the rows read.
 const ROW: &str = "__persona_row";
 
+/// `schema` with one more column at the end.
+fn schema_with(schema: &Schema, field: Field) -> Arc<Schema> {
+    let fields: Vec<Arc<Field>> = schema.fields().iter().cloned().chain([Arc::new(field)]).collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
 /// The rows with their place among all the rows (0, 1, ...) as the column [`ROW`]; the
 /// columns themselves are shared, not copied.
 fn numbered(schema: &Schema, batches: &[RecordBatch]) -> Result<(Arc<Schema>, Vec<RecordBatch>)> {
-    let mut fields: Vec<Arc<Field>> = schema.fields().iter().cloned().collect();
-    fields.push(Arc::new(Field::new(ROW, DataType::UInt64, false)));
-    let with_row = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
+    let with_row = schema_with(schema, Field::new(ROW, DataType::UInt64, false));
     let mut first = 0u64;
     let mut out = Vec::with_capacity(batches.len());
     for batch in batches {
@@ -293,9 +296,7 @@ fn profiles_by_person(schema: &Schema, batches: Vec<RecordBatch>, rows: &[usize]
     };
     let mut order: Vec<usize> = (0..rows.len()).collect();
     order.sort_by(|&a, &b| ids[a].cmp(&ids[b]));
-    let mut fields: Vec<Arc<Field>> = schema.fields().iter().cloned().collect();
-    fields.push(Arc::new(Field::new(PERSON, DataType::Utf8, false)));
-    let with_person = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
+    let with_person = schema_with(schema, Field::new(PERSON, DataType::Utf8, false));
     let sources: Vec<&RecordBatch> = batches.iter().collect();
     let mut out = Vec::with_capacity(order.len().div_ceil(8192));
     for chunk in order.chunks(8192) {

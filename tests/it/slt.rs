@@ -7,7 +7,6 @@
 //! formatting.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, Float64Array, RecordBatch};
 use arrow::compute::cast;
@@ -23,12 +22,10 @@ struct Session(SessionContext);
 fn new_session() -> Result<Session, DataFusionError> {
     // persona's planner rules and query planner, as every persona session has them
     // (src/session.rs), so the files also pin down what they do to results.
-    let state = SessionStateBuilder::new()
+    let builder = SessionStateBuilder::new()
         .with_config(SessionConfig::new().with_information_schema(true))
-        .with_default_features()
-        .with_optimizer_rules(persona::optimizer::rules())
-        .with_query_planner(Arc::new(persona::planner::PersonaQueryPlanner))
-        .build();
+        .with_default_features();
+    let state = persona::session::with_persona_planning(builder).build();
     let ctx = SessionContext::new_with_state(state);
     persona_udfs::register_all(&ctx)?;
     Ok(Session(ctx))
