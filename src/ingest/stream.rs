@@ -32,15 +32,17 @@ use datafusion::arrow::ipc::writer::StreamWriter;
 use datafusion::physical_plan::memory::MemoryStream;
 use deltalake::DeltaTable;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
-use deltalake::kernel::{Action, Transaction};
+use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
+use deltalake::kernel::{Action, StructType, Transaction};
 use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::table::config::TableProperty;
 use deltalake::table::state::DeltaTableState;
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use futures::{Stream, StreamExt};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::columns;
+use super::{columns, encoding};
 use super::writer::{self, APPEND_RETRIES, Mode, WriteRequest};
 use crate::config::TableConfig;
 use crate::error::{PersonaError, Result};
@@ -194,7 +196,7 @@ where
     if let Some(id) = &progress.app_id {
         progress.committed = committed_rows(&table, id).await?;
     }
-    let mut writer = Committer::new(&request.table.name, table);
+    let mut writer = Committer::new(request, &schema, table);
     let mut pending: Vec<RecordBatch> = Vec::new();
     let mut pending_rows = 0usize;
     loop {
@@ -205,7 +207,7 @@ where
             match tokio::time::timeout(latency, batches.next()).await {
                 Ok(next) => next,
                 Err(_) => {
-                    writer.commit(request, &schema, std::mem::take(&mut pending), &mut progress).await?;
+                    writer.commit(std::mem::take(&mut pending), &mut progress).await?;
                     pending_rows = 0;
                     continue;
                 }
@@ -218,7 +220,7 @@ where
             let take = limit - pending_rows;
             pending.push(batch.slice(0, take));
             batch = batch.slice(take, batch.num_rows() - take);
-            writer.commit(request, &schema, std::mem::take(&mut pending), &mut progress).await?;
+            writer.commit(std::mem::take(&mut pending), &mut progress).await?;
             pending_rows = 0;
         }
         if batch.num_rows() > 0 {
@@ -228,7 +230,7 @@ where
     }
     // A stream with no rows still creates the table it names (with the stream's schema).
     if !pending.is_empty() || !writer.created() {
-        writer.commit(request, &schema, pending, &mut progress).await?;
+        writer.commit(pending, &mut progress).await?;
     }
     writer.settle().await?;
     Ok(writer.done)
@@ -240,32 +242,53 @@ struct Encoded {
     rows: u64,
     /// The stream's app id and its row count once this micro-batch is in.
     txn: (String, u64),
+    /// The rows of the micro-batch that creates the table, kept to be written again into the
+    /// table of another client that created it first (which may be partitioned).
+    creating: Option<Vec<RecordBatch>>,
 }
 
 /// Micro-batches on their way into the table: each is encoded to Parquet in a task of its
 /// own, up to one per core at once while the next is received, and committed in stream order,
 /// so the txn version (rows of the stream in the table) only grows and a failed micro-batch
-/// leaves every later one uncommitted.
+/// leaves every later one uncommitted. The first micro-batch of a new table is encoded the
+/// same way and committed with the table's creation.
 struct Committer {
-    /// The table's name in errors.
-    name: String,
+    request: IngestRequest,
+    /// The table's columns (Arrow), for a table this stream creates.
+    schema: SchemaRef,
     table: DeltaTable,
     /// What the next commit is made against: the table after the last commit.
     state: Option<DeltaTableState>,
+    /// A micro-batch that creates the table is queued.
+    creating: bool,
     encoding: VecDeque<tokio::task::JoinHandle<Result<Encoded>>>,
     depth: usize,
     done: Ingested,
 }
 
 impl Committer {
-    fn new(name: &str, table: DeltaTable) -> Self {
+    fn new(request: &IngestRequest, schema: &SchemaRef, table: DeltaTable) -> Self {
         let state = table.snapshot().ok().cloned();
         let depth = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Self { name: name.to_string(), table, state, encoding: VecDeque::new(), depth, done: Ingested::default() }
+        Self {
+            request: request.clone(),
+            schema: schema.clone(),
+            table,
+            state,
+            creating: false,
+            encoding: VecDeque::new(),
+            depth,
+            done: Ingested::default(),
+        }
     }
 
+    fn name(&self) -> &str {
+        &self.request.table.name
+    }
+
+    /// The table exists, or the micro-batch that creates it is on its way.
     fn created(&self) -> bool {
-        self.state.is_some()
+        self.state.is_some() || self.creating
     }
 
     /// Commits every micro-batch still being encoded.
@@ -292,37 +315,111 @@ impl Committer {
     }
 
     async fn commit_encoded(&mut self, encoded: Encoded) -> Result<()> {
-        let state = self.state.as_ref().expect("appends go to a table that exists");
-        let partition_by: Vec<String> = state.metadata().partition_columns().to_vec();
+        let rows = encoded.rows;
         let properties = CommitProperties::default()
             .with_application_transaction(Transaction::new(&encoded.txn.0, encoded.txn.1 as i64))
-            .with_metadata([("persona".to_string(), serde_json::json!({"operation": "flight ingest", "rows": encoded.rows}))])
-            .with_max_retries(APPEND_RETRIES);
+            .with_metadata([("persona".to_string(), serde_json::json!({"operation": "flight ingest", "rows": rows}))]);
+        let Some(state) = &self.state else { return self.create(encoded, properties).await };
+        let partition_by: Vec<String> = state.metadata().partition_columns().to_vec();
         let operation = DeltaOperation::Write {
             mode: SaveMode::Append,
             partition_by: (!partition_by.is_empty()).then_some(partition_by),
             predicate: None,
         };
-        let finalized = CommitBuilder::from(properties)
+        let finalized = CommitBuilder::from(properties.with_max_retries(APPEND_RETRIES))
             .with_actions(encoded.adds)
             .build(Some(state), self.table.log_store(), operation)
             .await
-            .map_err(|e| writer::commit_error(&self.name, e))?;
-        self.done.rows += encoded.rows;
-        self.done.commits += 1;
-        self.done.version = Some(finalized.version() as u64);
+            .map_err(|e| writer::commit_error(self.name(), e))?;
+        self.committed(rows, finalized.version() as u64);
         self.state = Some(finalized.snapshot());
         Ok(())
     }
 
+    fn committed(&mut self, rows: u64, version: u64) {
+        self.done.rows += rows;
+        self.done.commits += 1;
+        self.done.version = Some(version);
+    }
+
+    /// Creates the table with its first micro-batch in the same commit.
+    async fn create(&mut self, encoded: Encoded, properties: CommitProperties) -> Result<()> {
+        let columns: StructType = self.schema.as_ref().try_into_kernel().map_err(|e| PersonaError::delta(self.name(), e.into()))?;
+        let created = self
+            .table
+            .clone()
+            .create()
+            .with_columns(columns.fields().cloned())
+            .with_configuration_property(TableProperty::EnableChangeDataFeed, Some("true"))
+            .with_save_mode(SaveMode::ErrorIfExists)
+            .with_actions(encoded.adds)
+            // No retries: when another client has committed version 0 first, delta-rs would
+            // retry this commit as version 1 and put this table's metadata over the winner's.
+            .with_commit_properties(properties.with_max_retries(0))
+            .await;
+        let table = match created {
+            Ok(table) => table,
+            Err(e) => {
+                let table = writer::open(&self.request.table).await?;
+                let Some(existing) = writer::schema_of(&table) else { return Err(PersonaError::delta(self.name(), e)) };
+                if committed_rows(&table, &encoded.txn.0).await? >= encoded.txn.1 {
+                    // This commit landed and only what came after it failed.
+                    table
+                } else {
+                    // Another client created the table first: append to it, after the same
+                    // checks as any append. Its layout may differ (partitions), so the rows
+                    // are written again.
+                    columns::check(&existing, &self.schema, false, &format!("ingest into {}", self.request.display))?;
+                    self.append_to_winner(table, encoded.creating.unwrap_or_default(), &encoded.txn).await?
+                }
+            }
+        };
+        self.committed(encoded.rows, table.version().unwrap_or(0) as u64);
+        self.state = table.snapshot().ok().cloned();
+        self.table = table;
+        Ok(())
+    }
+
+    /// Writes the rows of a creating micro-batch into the table another client created.
+    async fn append_to_winner(&self, table: DeltaTable, batches: Vec<RecordBatch>, txn: &(String, u64)) -> Result<DeltaTable> {
+        let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
+        let write = WriteRequest {
+            table: self.request.table.clone(),
+            mode: Mode::Append,
+            partition_by: Vec::new(),
+            allow_new_columns: false,
+            app_ids: Vec::new(),
+            metadata: serde_json::json!({"operation": "flight ingest", "rows": rows}),
+            retries: APPEND_RETRIES,
+        };
+        let stream = MemoryStream::try_new(batches, self.schema.clone(), None)?;
+        let written = writer::write_with_transaction(table, self.schema.clone(), Box::pin(stream), &write, Some((&txn.0, txn.1))).await?;
+        match written.table {
+            Some(t) => Ok(t),
+            None => writer::open(&self.request.table).await,
+        }
+    }
+
+    /// A Parquet writer for the table: its own layout once it exists, none (no partitions,
+    /// default settings) for the table this stream creates.
+    fn parquet_writer(&self) -> Result<RecordBatchWriter> {
+        let made = if self.state.is_some() {
+            RecordBatchWriter::for_table(&self.table)
+        } else {
+            let options = self.request.table.storage_options.clone().into_iter().collect();
+            RecordBatchWriter::try_new(self.request.table.url.as_str(), self.schema.clone(), None, Some(options))
+        };
+        made.map_err(|e| PersonaError::delta(self.name(), e))
+    }
+
     /// Starts one micro-batch, less the rows an earlier attempt committed.
-    async fn commit(&mut self, request: &IngestRequest, schema: &SchemaRef, batches: Vec<RecordBatch>, progress: &mut Progress) -> Result<()> {
+    async fn commit(&mut self, batches: Vec<RecordBatch>, progress: &mut Progress) -> Result<()> {
         let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
         let app_id = match &progress.app_id {
             Some(id) => id.clone(),
             None => {
                 // An unnamed stream is known by its first micro-batch.
-                let id = format!("persona-ingest:{}", fingerprint(schema, &batches)?);
+                let id = format!("persona-ingest:{}", fingerprint(&self.schema, &batches)?);
                 progress.committed = committed_rows(&self.table, &id).await?;
                 progress.app_id = Some(id.clone());
                 id
@@ -338,27 +435,23 @@ impl Committer {
         let fresh = skip_rows(batches, already as usize);
         progress.committed = progress.offset;
         let txn = (app_id, progress.offset);
-        if !self.created() {
-            // The creating commit goes alone: nothing else can be committed before it.
-            let (table, written) = create_with_micro_batch(self.table.clone(), request, schema, fresh, txn).await?;
-            self.done.rows += rows - already;
-            self.done.commits += 1;
-            self.done.version = Some(written.version);
-            *self = Self { done: std::mem::take(&mut self.done), ..Self::new(&request.table.name, table) };
-            return Ok(());
-        }
-        if self.encoding.len() >= self.depth {
+        if self.encoding.len() >= self.depth || (self.creating && self.state.is_none()) {
+            // The creating commit lands before the next micro-batch is encoded: if another
+            // client created the table first, its layout (partitions) is the one to write.
             self.commit_oldest().await?;
         }
-        let mut parquet = RecordBatchWriter::for_table(&self.table).map_err(|e| PersonaError::delta(&self.name, e))?;
-        let name = self.name.clone();
+        let parquet = self.parquet_writer()?;
+        let creating = (!self.created()).then(|| fresh.clone());
+        self.creating = true;
+        let name = self.name().to_string();
         self.encoding.push_back(tokio::spawn(async move {
             let rows = fresh.iter().map(|b| b.num_rows() as u64).sum();
+            let mut parquet = parquet.with_writer_properties(encoding::writer_properties(&fresh)?);
             for batch in fresh {
                 parquet.write(batch).await.map_err(|e| PersonaError::delta(&name, e))?;
             }
             let adds = parquet.flush().await.map_err(|e| PersonaError::delta(&name, e))?;
-            Ok(Encoded { adds: adds.into_iter().map(Action::Add).collect(), rows, txn })
+            Ok(Encoded { adds: adds.into_iter().map(Action::Add).collect(), rows, txn, creating })
         }));
         Ok(())
     }
@@ -376,52 +469,6 @@ fn skip_rows(batches: Vec<RecordBatch>, mut n: usize) -> Vec<RecordBatch> {
         }
     }
     out
-}
-
-/// The micro-batch that creates the table, committed with the table's metadata.
-async fn create_with_micro_batch(
-    table: DeltaTable,
-    request: &IngestRequest,
-    schema: &SchemaRef,
-    batches: Vec<RecordBatch>,
-    txn: (String, u64),
-) -> Result<(DeltaTable, writer::Written)> {
-    let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
-    let write = WriteRequest {
-        table: request.table.clone(),
-        mode: Mode::Append,
-        partition_by: Vec::new(),
-        allow_new_columns: false,
-        app_ids: Vec::new(),
-        metadata: serde_json::json!({"operation": "flight ingest", "rows": rows}),
-        // Creating a table must not be retried blindly: delta-rs would commit this writer's
-        // table metadata over the one that won.
-        retries: 0,
-    };
-    let written = match write_with_txn(table, schema, batches.clone(), &write, &txn).await {
-        // Two clients creating the same new table: the one that lost appends to the winner's
-        // table, after the same checks as any append.
-        Err(PersonaError::Conflict(_)) => {
-            let table = writer::open(&request.table).await?;
-            if let Some(existing) = writer::schema_of(&table) {
-                columns::check(&existing, schema, false, &format!("ingest into {}", request.display))?;
-            }
-            let write = WriteRequest { retries: APPEND_RETRIES, ..write };
-            write_with_txn(table, schema, batches, &write, &txn).await?
-        }
-        other => other?,
-    };
-    let table = match written.table.clone() {
-        Some(t) => t,
-        None => writer::open(&request.table).await?,
-    };
-    Ok((table, written))
-}
-
-async fn write_with_txn(table: DeltaTable, schema: &SchemaRef, batches: Vec<RecordBatch>, write: &WriteRequest, txn: &(String, u64)) -> Result<writer::Written> {
-    let stream = MemoryStream::try_new(batches, schema.clone(), None)?;
-    let write = WriteRequest { app_ids: Vec::new(), ..write.clone() };
-    writer::write_with_transaction(table, schema.clone(), Box::pin(stream), &write, Some((&txn.0, txn.1))).await
 }
 
 /// Rows of the stream `app_id` the table holds: the txn version its last commit recorded.

@@ -260,7 +260,7 @@ async fn a_named_stream_resumes_where_its_earlier_attempt_stopped() {
 
 #[tokio::test]
 async fn clients_creating_one_new_table_at_once_all_land() {
-    let (_dir, server) = lake(1000).await;
+    let (dir, server) = lake(1000).await;
     let mut tasks = Vec::new();
     for writer in 0..3i64 {
         let mut client = server.client_as(WRITER.0, WRITER.1).await;
@@ -271,6 +271,14 @@ async fn clients_creating_one_new_table_at_once_all_land() {
         assert_eq!(t.await.unwrap().unwrap(), 10);
     }
     assert_eq!(rows(&server, "SELECT count(*), count(DISTINCT click_id) FROM fresh").await, ["30|30"]);
+    // One client created the table; the others appended to it and wrote no metadata of their own.
+    let log = std::fs::read_dir(dir.path().join("lakehouse/fresh/_delta_log")).unwrap();
+    let with_metadata: Vec<String> = log
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json") && std::fs::read_to_string(p).unwrap().contains("\"metaData\""))
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(with_metadata, ["00000000000000000000.json"]);
     // Unsigned integers are stored as Delta longs, so every later batch fits the table.
     let unsigned = Arc::new(Schema::new(vec![Field::new("n", DataType::UInt32, true)]));
     let batch = |v: Vec<u32>| RecordBatch::try_new(unsigned.clone(), vec![Arc::new(datafusion::arrow::array::UInt32Array::from(v))]).unwrap();
@@ -429,4 +437,46 @@ async fn dml_mistakes_fail_while_planning_and_write_nothing() {
     // A mixed-case column is found by its name in any case; a whole-table DELETE counts its rows.
     assert_eq!(row_strings(&query_with(&mut w, "UPDATE orders SET AMOUNT = 1 WHERE order_id = 1").await), ["1|1"]);
     assert_eq!(w.execute_update("DELETE FROM orders".into(), None).await.unwrap(), 3);
+}
+
+/// Column chunks of every Parquet file in `table`: (column name, has a dictionary page).
+fn dictionary_pages(table: &std::path::Path) -> Vec<(String, bool)> {
+    use deltalake::parquet::file::reader::{FileReader, SerializedFileReader};
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(table).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "parquet") {
+            let reader = SerializedFileReader::new(std::fs::File::open(&path).unwrap()).unwrap();
+            for group in reader.metadata().row_groups() {
+                for chunk in group.columns() {
+                    out.push((chunk.column_path().string(), chunk.dictionary_page_offset().is_some()));
+                }
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+#[tokio::test]
+async fn ingested_ids_are_written_plain_and_repeated_values_with_a_dictionary() {
+    let (dir, server) = lake(3000).await;
+    let mut w = server.client_as(WRITER.0, WRITER.1).await;
+    let schema = Arc::new(Schema::new(vec![Field::new("event_id", DataType::Int64, false), Field::new("kind", DataType::Utf8, true)]));
+    let batch = |from: i64| {
+        let ids: Vec<i64> = (from..from + 2000).collect();
+        let kinds: Vec<Option<&str>> = ids.iter().map(|i| [Some("view"), Some("order"), None][(i % 3) as usize]).collect();
+        RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(ids)), Arc::new(StringArray::from(kinds))]).unwrap()
+    };
+    // 6,000 rows in micro-batches of 3,000: the one that creates the table and an append.
+    let cmd = ingest_cmd("events", TableNotExistOption::Create, TableExistsOption::Append);
+    assert_eq!(w.execute_ingest(cmd, as_stream(vec![batch(0), batch(2000), batch(4000)])).await.unwrap(), 6000);
+    // Every id is distinct, so no dictionary is tried; the three kinds keep theirs.
+    let pages = dictionary_pages(&dir.path().join("lakehouse/events"));
+    assert_eq!(pages, [("event_id".to_string(), false), ("kind".to_string(), true)]);
+    // Read back: sum of 0..6000 = 5999 * 6000 / 2; 2,000 of each kind, a third NULL.
+    let got = rows(&server, "SELECT sum(event_id), count(DISTINCT event_id), count(kind), count(*) FILTER (WHERE kind = 'view') FROM events").await;
+    assert_eq!(got, ["17997000|6000|4000|2000"]);
+    assert_eq!(scalar(&server.query("SELECT count(*) FROM events VERSION AS OF 0").await), "3000");
 }

@@ -1,0 +1,108 @@
+//! How a micro-batch is encoded to Parquet: delta-rs's defaults (Snappy, statistics for data
+//! skipping), except that columns whose values are mostly distinct are written plain instead of
+//! dictionary-encoded.
+//!
+//! Why: the Parquet writer starts every column chunk with a dictionary and gives it up once the
+//! dictionary page passes its size limit (1 MiB). For ids, timestamps and URLs that happens
+//! after about a hundred thousand rows of every chunk, so each chunk pays for hashing and
+//! interning those rows, then writes a dictionary nobody can use and switches to plain pages
+//! anyway. A sample of the batch tells which columns will end that way; they skip the attempt.
+//! Readers see ordinary PLAIN pages, as they already did for the rest of such a chunk.
+
+use std::collections::HashSet;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::row::{RowConverter, SortField};
+use deltalake::parquet::basic::Compression;
+use deltalake::parquet::file::properties::WriterProperties;
+use deltalake::parquet::schema::types::ColumnPath;
+
+use crate::error::Result;
+
+/// Rows of a micro-batch looked at to judge each column.
+const SAMPLE_ROWS: usize = 16_384;
+
+/// A column with more distinct values than this share of the sampled (non-null) rows is written
+/// plain. Half is well below where dictionaries stop paying off: their pages would hold about as
+/// many bytes as the values themselves.
+const MOSTLY_DISTINCT: f64 = 0.5;
+
+/// Writer properties for `batches`, which all have the same schema.
+pub fn writer_properties(batches: &[RecordBatch]) -> Result<WriterProperties> {
+    let mut builder = WriterProperties::builder()
+        .set_created_by(format!("persona {} (delta-rs)", env!("CARGO_PKG_VERSION")))
+        .set_compression(Compression::SNAPPY);
+    let Some(first) = batches.iter().find(|b| b.num_rows() > 0) else { return Ok(builder.build()) };
+    let sample = first.slice(0, first.num_rows().min(SAMPLE_ROWS));
+    for (field, column) in sample.schema().fields().iter().zip(sample.columns()) {
+        // Nested columns have several leaves; their paths are not judged here.
+        if field.data_type().is_nested() {
+            continue;
+        }
+        let values = column.len() - column.null_count();
+        if values == 0 {
+            continue;
+        }
+        let converter = RowConverter::new(vec![SortField::new(field.data_type().clone())])?;
+        let rows = converter.convert_columns(std::slice::from_ref(column))?;
+        let distinct: HashSet<&[u8]> = rows.iter().map(|r| r.data()).collect();
+        // The null row counts as one value in `distinct`; take it out again.
+        let distinct = distinct.len() - usize::from(column.null_count() > 0);
+        if distinct as f64 > MOSTLY_DISTINCT * values as f64 {
+            builder = builder.set_column_dictionary_enabled(ColumnPath::from(field.name().as_str()), false);
+        }
+    }
+    Ok(builder.build())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{Float64Array, Int64Array, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+
+    use super::*;
+
+    fn dictionary(props: &WriterProperties, column: &str) -> bool {
+        props.dictionary_enabled(&ColumnPath::from(column))
+    }
+
+    #[test]
+    fn unique_columns_are_plain_and_repeated_ones_keep_their_dictionary() {
+        let n = 10_000i64;
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("kind", DataType::Utf8, true),
+            Field::new("email", DataType::Utf8, true),
+            Field::new("amount", DataType::Float64, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(Int64Array::from_iter_values(0..n)),
+                Arc::new(StringArray::from_iter((0..n).map(|i| Some(["view", "click", "order"][(i % 3) as usize])))),
+                // Every other e-mail missing, the rest all different: 5,000 distinct of 5,000.
+                Arc::new(StringArray::from_iter((0..n).map(|i| (i % 2 == 0).then(|| format!("c{i}@example.com"))))),
+                // 40% distinct: below the cut, dictionary stays.
+                Arc::new(Float64Array::from_iter_values((0..n).map(|i| (i % 4_000) as f64))),
+            ],
+        )
+        .unwrap();
+        let props = writer_properties(std::slice::from_ref(&batch)).unwrap();
+        assert!(!dictionary(&props, "id"));
+        assert!(dictionary(&props, "kind"));
+        assert!(!dictionary(&props, "email"));
+        assert!(dictionary(&props, "amount"));
+        assert_eq!(props.compression(&ColumnPath::from("id")), Compression::SNAPPY);
+    }
+
+    #[test]
+    fn all_null_and_empty_input_keep_the_defaults() {
+        let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Utf8, true)]));
+        let nulls = RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(vec![None::<&str>; 10]))]).unwrap();
+        assert!(dictionary(&writer_properties(&[nulls]).unwrap(), "x"));
+        assert!(dictionary(&writer_properties(&[RecordBatch::new_empty(schema)]).unwrap(), "x"));
+        assert!(dictionary(&writer_properties(&[]).unwrap(), "x"));
+    }
+}
