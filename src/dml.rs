@@ -487,7 +487,7 @@ async fn run(ctx: &SessionContext, write: &Write) -> Result<RecordBatch> {
 /// Rows of `table` (as loaded) where `predicate` holds.
 async fn rows_matching(table: DeltaTable, predicate: Option<&str>) -> Result<u64> {
     let ctx = SessionContext::new_with_state((*write_session()?).clone());
-    ctx.register_table("t", table.table_provider().await?)?;
+    ctx.register_table("t", crate::catalog::scan::provider(&table).await?)?;
     let filter = predicate.map(|p| format!(" WHERE {p}")).unwrap_or_default();
     let batches = ctx.sql(&format!("SELECT count(*) FROM t{filter}")).await?.collect().await?;
     let n = batches.first().map(|b| datafusion::arrow::array::AsArray::as_primitive::<datafusion::arrow::datatypes::Int64Type>(b.column(0)).value(0));

@@ -41,6 +41,7 @@ pub fn build_with(
             PersonaError::Config(format!("datafusion.\"{key}\" = \"{value}\": {e}"))
         })?;
     }
+    crate::catalog::scan::set_row_filters(config.options().execution.parquet.pushdown_filters);
     if let Some(env) = procedures {
         config = config.with_extension(Arc::new(env));
     }

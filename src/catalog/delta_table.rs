@@ -82,7 +82,7 @@ impl FollowedTable {
             // up): start again from the newest state instead of failing until a restart.
             Err(_) => table = open_latest(&self.config).await?,
         }
-        let provider = table.table_provider().await?;
+        let provider = super::scan::provider(&table).await?;
         let mut state = self.state.lock().expect("table state lock");
         // Another query may have moved further ahead meanwhile; never step back.
         if state.table.version() <= table.version() {
@@ -101,7 +101,7 @@ impl FollowedTable {
             }
             other => PersonaError::delta(self.name(), other),
         })?;
-        Ok(table.table_provider().await?)
+        super::scan::provider(&table).await
     }
 }
 

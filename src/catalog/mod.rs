@@ -3,11 +3,12 @@
 //!
 //! Layout: `delta_table.rs` (one table following its versions), `schema.rs` (a schema of such
 //! tables, including those that appear in a folder later), `versions.rs` (time travel),
-//! `changes.rs` (the `table_changes` change-feed function), this file (building the catalog
-//! from the configuration).
+//! `changes.rs` (the `table_changes` change-feed function), `scan.rs` (the provider a Delta
+//! table is read through), this file (building the catalog from the configuration).
 
 pub mod changes;
 mod delta_table;
+pub mod scan;
 mod schema;
 pub mod versions;
 

@@ -170,7 +170,7 @@ pub async fn provider_at(name: &str, latest: &DeltaTable, at: At) -> Result<Arc<
             table.load_with_datetime(t).await.map_err(|e| PersonaError::delta(name, e))?;
         }
     }
-    Ok(table.table_provider().await?)
+    super::scan::provider(&table).await
 }
 
 /// The time of the oldest commit still in the log.

@@ -164,7 +164,7 @@ async fn previous_ids(data_dir: &Path) -> Result<HashMap<Key, String>> {
     }
     let table = DeltaTable::try_from_url(store::location(data_dir, LINKS)?.url).await.map_err(|e| PersonaError::delta(LINKS, e))?;
     let ctx = SessionContext::new();
-    ctx.register_table("links", table.table_provider().await?)?;
+    ctx.register_table("links", crate::catalog::scan::provider(&table).await?)?;
     let batches = ctx.sql("SELECT source, source_customer_id, master_customer_id FROM links").await?.collect().await?;
     let mut previous = HashMap::new();
     for b in &batches {

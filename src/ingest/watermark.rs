@@ -70,7 +70,7 @@ pub async fn read(data_dir: &Path, table: &str) -> Result<HashMap<String, Mark>>
         return Ok(HashMap::new());
     }
     let ctx = SessionContext::new();
-    ctx.register_table(TABLE, delta.table_provider().await?)?;
+    ctx.register_table(TABLE, crate::catalog::scan::provider(&delta).await?)?;
     let wanted = schema();
     let columns: Vec<&str> = wanted.fields().iter().map(|f| f.name().as_str()).collect();
     let df = ctx

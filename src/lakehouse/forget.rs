@@ -228,7 +228,7 @@ async fn master_ids_of(links: &Entry, keys: &[Key]) -> Result<Vec<String>> {
         return Ok(Vec::new());
     }
     let ctx = datafusion::prelude::SessionContext::new();
-    ctx.register_table("links", table.table_provider().await?)?;
+    ctx.register_table("links", crate::catalog::scan::provider(&table).await?)?;
     let sql = format!("SELECT DISTINCT {MASTER_ID} AS id FROM links WHERE {} ORDER BY 1", predicate(&matched));
     let mut ids = Vec::new();
     for batch in ctx.sql(&sql).await?.collect().await? {
