@@ -1,16 +1,18 @@
 //! How a Delta table is scanned: the table provider every query, time travel and internal job
 //! reads through.
 //!
-//! One setting differs from delta-rs's own default: whether filters on data columns are also
+//! One setting differs from delta-rs's own default: whether filters on data columns are
 //! evaluated inside the Parquet reader ("row filters", DataFusion's
-//! `execution.parquet.pushdown_filters`). delta-rs turns that on for every predicate, yet
-//! reports such filters as inexact, so DataFusion evaluates them again above the scan. For the
-//! predicates segments use (`event_type = 'purchase'`, `customer_id IS NOT NULL`, windows
-//! that keep most of a day file) the reader decodes the filter columns first, builds a row
-//! selection that keeps nearly every row, then decodes the rest through it: work on top of
-//! the filter that runs anyway. Off, as in DataFusion itself, Delta's file statistics still
-//! skip whole files; `[datafusion] "execution.parquet.pushdown_filters" = "true"` turns it
-//! back on for large files and selective lookups.
+//! `execution.parquet.pushdown_filters`). delta-rs turns them on for every predicate, and
+//! DataFusion then hands the whole filter to the reader. For the predicates segments use
+//! (`event_type = 'purchase'`, `customer_id IS NOT NULL`, windows that keep most of a day file)
+//! the reader decodes the filter columns first, builds a row selection that keeps nearly every
+//! row, then decodes the other columns through it: slower than decoding every column once and
+//! filtering the batch. Off, as in DataFusion itself, the filter runs as its own step above the
+//! scan, and the predicate still prunes row groups by their statistics (Delta's file
+//! statistics skip whole files either way). `[datafusion]
+//! "datafusion.execution.parquet.pushdown_filters" = "true"` turns row filters back on, for
+//! large files and selective lookups.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,8 +24,9 @@ use deltalake::DeltaTable;
 
 use crate::error::Result;
 
-/// The process-wide choice, taken from the served session's settings when it is built: the
-/// catalog builds providers without a session at hand.
+/// The process-wide choice, taken from the session's settings when it is built (`serve`, `sql`,
+/// segment and check runs): the catalog builds providers without a session at hand. Commands
+/// that build no session (`load`, `forget`) read with the default.
 static ROW_FILTERS: AtomicBool = AtomicBool::new(false);
 
 /// Whether scans built from now on evaluate data-column filters inside the Parquet reader.

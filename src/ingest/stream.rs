@@ -360,16 +360,14 @@ impl Committer {
         let table = match created {
             Ok(table) => table,
             Err(e) => {
-                let table = writer::open(&self.request.table).await?;
+                let Ok(table) = writer::open(&self.request.table).await else { return Err(PersonaError::delta(self.name(), e)) };
                 let Some(existing) = writer::schema_of(&table) else { return Err(PersonaError::delta(self.name(), e)) };
                 if committed_rows(&table, &encoded.txn.0).await? >= encoded.txn.1 {
                     // This commit landed and only what came after it failed.
                     table
                 } else {
-                    // Another client created the table first: append to it, after the same
-                    // checks as any append. Its layout may differ (partitions), so the rows
-                    // are written again.
-                    columns::check(&existing, &self.schema, false, &format!("ingest into {}", self.request.display))?;
+                    self.may_append_to_winner(&existing)?;
+                    // Its layout may differ (partitions), so the rows are written again.
                     self.append_to_winner(table, encoded.creating.unwrap_or_default(), &encoded.txn).await?
                 }
             }
@@ -377,6 +375,29 @@ impl Committer {
         self.committed(encoded.rows, table.version().unwrap_or(0) as u64);
         self.state = table.snapshot().ok().cloned();
         self.table = table;
+        Ok(())
+    }
+
+    /// Whether this stream, having lost the race to create the table, may append to the table
+    /// the winner created: not when it asked to fail on an existing table, and not when the
+    /// winner's columns differ, since every later micro-batch was shaped for this stream's
+    /// own columns. Nothing of this stream is committed then; a retry appends as usual.
+    fn may_append_to_winner(&self, existing: &Schema) -> Result<()> {
+        if self.request.if_exists == IfExists::Fail {
+            return Err(PersonaError::AlreadyExists(format!(
+                "table {} was created by another client meanwhile; ingest in append or replace mode to add to it",
+                self.request.display
+            )));
+        }
+        let same_columns = existing.fields().len() == self.schema.fields().len()
+            && self.schema.fields().iter().all(|f| existing.field_with_name(f.name()).is_ok_and(|e| e.data_type() == f.data_type()));
+        if !same_columns {
+            return Err(PersonaError::Conflict(format!(
+                "table {} was created by another client meanwhile with other columns ({}); nothing was written, send the stream again to append to it",
+                self.request.display,
+                existing.fields().iter().map(|f| format!("{} {}", f.name(), f.data_type())).collect::<Vec<_>>().join(", ")
+            )));
+        }
         Ok(())
     }
 

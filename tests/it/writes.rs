@@ -290,6 +290,31 @@ async fn clients_creating_one_new_table_at_once_all_land() {
 }
 
 #[tokio::test]
+async fn of_clients_creating_one_table_that_must_not_exist_one_wins() {
+    let (_dir, server) = lake(1000).await;
+    let mut tasks = Vec::new();
+    for writer in 0..3i64 {
+        let mut client = server.client_as(WRITER.0, WRITER.1).await;
+        let cmd = ingest_cmd("fresh", TableNotExistOption::Create, TableExistsOption::Fail);
+        tasks.push(tokio::spawn(async move { client.execute_ingest(cmd, as_stream(clicks(100 * writer, 2, 5))).await }));
+    }
+    let mut won = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(n) => {
+                assert_eq!(n, 10);
+                won += 1;
+            }
+            // Whether it lost the race to create or found the table already there.
+            Err(FlightError::Tonic(status)) => assert_eq!(status.code(), Code::AlreadyExists, "{status:?}"),
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(won, 1);
+    assert_eq!(rows(&server, "SELECT count(*), count(DISTINCT click_id) FROM fresh").await, ["10|10"]);
+}
+
+#[tokio::test]
 async fn concurrent_writers_to_one_table_all_land() {
     let (_dir, server) = lake(4).await;
     let mut first = server.client_as(WRITER.0, WRITER.1).await;
@@ -461,22 +486,24 @@ fn dictionary_pages(table: &std::path::Path) -> Vec<(String, bool)> {
 
 #[tokio::test]
 async fn ingested_ids_are_written_plain_and_repeated_values_with_a_dictionary() {
-    let (dir, server) = lake(3000).await;
+    let (dir, server) = lake(200_000).await;
     let mut w = server.client_as(WRITER.0, WRITER.1).await;
     let schema = Arc::new(Schema::new(vec![Field::new("event_id", DataType::Int64, false), Field::new("kind", DataType::Utf8, true)]));
     let batch = |from: i64| {
-        let ids: Vec<i64> = (from..from + 2000).collect();
+        let ids: Vec<i64> = (from..from + 100_000).collect();
         let kinds: Vec<Option<&str>> = ids.iter().map(|i| [Some("view"), Some("order"), None][(i % 3) as usize]).collect();
         RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(ids)), Arc::new(StringArray::from(kinds))]).unwrap()
     };
-    // 6,000 rows in micro-batches of 3,000: the one that creates the table and an append.
+    // 400,000 rows in micro-batches of 200,000: the one that creates the table and an append.
     let cmd = ingest_cmd("events", TableNotExistOption::Create, TableExistsOption::Append);
-    assert_eq!(w.execute_ingest(cmd, as_stream(vec![batch(0), batch(2000), batch(4000)])).await.unwrap(), 6000);
-    // Every id is distinct, so no dictionary is tried; the three kinds keep theirs.
+    let sent: Vec<RecordBatch> = (0..4).map(|k| batch(k * 100_000)).collect();
+    assert_eq!(w.execute_ingest(cmd, as_stream(sent)).await.unwrap(), 400_000);
+    // 200,000 distinct ids a file would need a 1.6 MB dictionary, over the writer's 1 MiB page:
+    // no dictionary is tried. The three kinds keep theirs.
     let pages = dictionary_pages(&dir.path().join("lakehouse/events"));
     assert_eq!(pages, [("event_id".to_string(), false), ("kind".to_string(), true)]);
-    // Read back: sum of 0..6000 = 5999 * 6000 / 2; 2,000 of each kind, a third NULL.
+    // Read back: sum of 0..400,000 = 399,999 * 400,000 / 2; i % 3 = 0 is a view, 2 is NULL.
     let got = rows(&server, "SELECT sum(event_id), count(DISTINCT event_id), count(kind), count(*) FILTER (WHERE kind = 'view') FROM events").await;
-    assert_eq!(got, ["17997000|6000|4000|2000"]);
-    assert_eq!(scalar(&server.query("SELECT count(*) FROM events VERSION AS OF 0").await), "3000");
+    assert_eq!(got, ["79999800000|400000|266667|133334"]);
+    assert_eq!(scalar(&server.query("SELECT count(*) FROM events VERSION AS OF 0").await), "200000");
 }
