@@ -1,7 +1,8 @@
 //! persona: a Delta Lake lakehouse of customer data served as SQL over Arrow Flight SQL.
 //!
 //! Layout: `config` (persona.toml and overrides), `embedded` (the default lakehouse),
-//! `catalog` (Delta tables that follow new versions), `session` (the DataFusion session), `optimizer` (planner rules persona adds),
+//! `catalog` (Delta tables that follow new versions), `session` (the DataFusion session), `optimizer` (planner rules persona adds), `windows`
+//! (window functions over many small partitions in one pass),
 //! `query` (SQL -> checked plan, time travel), `identity` (identity resolution), `ingest`
 //! (loading files into Delta tables), `lakehouse` (table names, upkeep, forgetting a customer),
 //! `flight` (the Flight SQL service), `server` (start-up), `cli` (the command line), `error`
@@ -27,5 +28,6 @@ pub mod runs;
 pub mod server;
 pub mod session;
 pub mod store;
+pub mod windows;
 
 pub use error::{PersonaError, Result};

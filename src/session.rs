@@ -61,5 +61,6 @@ pub fn build_with(
 pub fn with_persona_planning(builder: SessionStateBuilder) -> SessionStateBuilder {
     builder
         .with_optimizer_rules(crate::optimizer::rules())
+        .with_physical_optimizer_rule(Arc::new(crate::windows::OnePassWindows))
         .with_query_planner(Arc::new(crate::planner::PersonaQueryPlanner))
 }

@@ -226,3 +226,20 @@ async fn delta_scans_filter_rows_above_the_reader_unless_row_filters_are_on() {
     assert_eq!(answers[0], answers[1]);
     assert_ne!(answers[0], ["0|"]);
 }
+
+#[tokio::test]
+async fn per_customer_windows_run_in_one_pass_over_the_sorted_rows() {
+    // src/windows.rs: top_spenders_per_country's windows (a whole-partition sum and two
+    // row_numbers) leave DataFusion's per-partition window operators; a running sum keeps them.
+    let server = TestServer::embedded().await;
+    let explain = |sql: String| {
+        let server = &server;
+        async move { crate::fixture::row_strings(&server.query(&format!("EXPLAIN {sql}")).await).join("\n") }
+    };
+    let segment = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/sql/segments/top_spenders_per_country.sql")).unwrap();
+    let plan = explain(segment).await;
+    assert_eq!(plan.matches("OnePassWindowExec").count(), 3, "{plan}");
+    assert!(!plan.contains("WindowAggExec"), "{plan}");
+    let running = explain("SELECT customer_id, sum(amount) OVER (PARTITION BY customer_id ORDER BY event_time) FROM events".into()).await;
+    assert!(running.contains("BoundedWindowAggExec") && !running.contains("OnePassWindowExec"), "{running}");
+}
