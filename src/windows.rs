@@ -13,14 +13,16 @@
 //! whole partition is a grouped aggregate by partition number (DataFusion's vectorised groups
 //! accumulators), taken back to every row. The rule swaps a window operator for this one only
 //! when every function is such a case and the sort below proves the order; anything else
-//! (other frames, other functions, DISTINCT, no sort) keeps DataFusion's operator.
+//! (other frames, other functions, DISTINCT, FILTER, no sort) keeps DataFusion's operator.
+//! Like DataFusion's `WindowAggExec`, it holds its input partition in memory: what it replaces
+//! sits on a full sort, which held the same rows.
 
 use std::fmt;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, RecordBatch, UInt32Array, UInt64Array};
 use datafusion::arrow::compute::{cast, concat_batches, partition, take};
-use datafusion::common::Result as DfResult;
+use datafusion::common::{DataFusionError, Result as DfResult};
 use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode, TreeNodeRecursion};
 use datafusion::config::ConfigOptions;
 use datafusion::execution::TaskContext;
@@ -31,8 +33,10 @@ use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::sorts::sort::SortExec;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::windows::{BoundedWindowAggExec, WindowAggExec, WindowUDFExpr};
+use datafusion::physical_expr::OrderingRequirements;
+use datafusion::physical_plan::execution_plan::EmissionType;
 use datafusion::physical_plan::{
-    DisplayAs, DisplayFormatType, ExecutionPlan, PhysicalExpr, PlanProperties, SendableRecordBatchStream, WindowExpr,
+    DisplayAs, DisplayFormatType, Distribution, ExecutionPlan, PhysicalExpr, PlanProperties, SendableRecordBatchStream, WindowExpr,
 };
 use futures::TryStreamExt;
 
@@ -87,11 +91,18 @@ fn one_pass(node: &Arc<dyn ExecutionPlan>) -> Option<Arc<dyn ExecutionPlan>> {
         return None;
     }
     let functions = exprs.iter().map(function).collect::<Option<Vec<_>>>()?;
+    // The replaced operator's schema, partitioning and order; but rows come out only once the
+    // whole input is in.
+    let properties = node.properties().as_ref().clone().with_emission_type(EmissionType::Final);
     Some(Arc::new(OnePassWindowExec {
         input: Arc::clone(input),
         partition_by: partition_by.to_vec(),
         functions,
-        properties: Arc::clone(node.properties()),
+        properties: Arc::new(properties),
+        // The per-child form; DataFusion 55 keeps it for operators written outside it.
+        #[expect(deprecated, reason = "the replaced operators state their requirement in this form too")]
+        distribution: node.required_input_distribution(),
+        ordering: node.required_input_ordering(),
     }))
 }
 
@@ -128,7 +139,12 @@ fn function(expr: &Arc<dyn WindowExpr>) -> Option<Function> {
     let frame = expr.get_window_frame();
     let aggregate = plain.get_aggregate_expr();
     let whole_partition = frame.start_bound.is_unbounded() && frame.end_bound.is_unbounded();
-    let order_free = ORDER_FREE_AGGREGATES.contains(&aggregate.fun().name())
+    // `sum(x) FILTER (WHERE ...) OVER (...)` keeps DataFusion's operator. DataFusion 55 does not
+    // export the trait that reads the filter; its name is in the expression's name (the
+    // logical expression's display), and a false match only leaves the window as it was.
+    let unfiltered = !expr.name().contains(" FILTER (WHERE ");
+    let order_free = unfiltered
+        && ORDER_FREE_AGGREGATES.contains(&aggregate.fun().name())
         && !aggregate.is_distinct()
         && !aggregate.ignore_nulls()
         && aggregate.order_bys().is_empty()
@@ -141,8 +157,11 @@ struct OnePassWindowExec {
     input: Arc<dyn ExecutionPlan>,
     partition_by: Vec<Arc<dyn PhysicalExpr>>,
     functions: Vec<Function>,
-    /// The replaced operator's: same schema, partitioning and order.
     properties: Arc<PlanProperties>,
+    /// What the replaced operator required of its input (rows of a partition together, in
+    /// order), kept in case the plan is checked or optimized again.
+    distribution: Vec<Distribution>,
+    ordering: Vec<Option<OrderingRequirements>>,
 }
 
 impl DisplayAs for OnePassWindowExec {
@@ -176,6 +195,14 @@ impl ExecutionPlan for OnePassWindowExec {
         vec![true]
     }
 
+    fn required_input_distribution(&self) -> Vec<Distribution> {
+        self.distribution.clone()
+    }
+
+    fn required_input_ordering(&self) -> Vec<Option<OrderingRequirements>> {
+        self.ordering.clone()
+    }
+
     fn apply_expressions(&self, f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>) -> DfResult<TreeNodeRecursion> {
         let mut recursion = TreeNodeRecursion::Continue;
         for e in &self.partition_by {
@@ -197,13 +224,15 @@ impl ExecutionPlan for OnePassWindowExec {
         Ok(recursion)
     }
 
-    fn with_new_children(self: Arc<Self>, mut children: Vec<Arc<dyn ExecutionPlan>>) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let input = children.pop().expect("one child");
+    fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let [input] = <[_; 1]>::try_from(children).map_err(|c| DataFusionError::Internal(format!("OnePassWindowExec takes one input, not {}", c.len())))?;
         Ok(Arc::new(OnePassWindowExec {
             input,
             partition_by: self.partition_by.clone(),
             functions: self.functions.clone(),
             properties: Arc::clone(&self.properties),
+            distribution: self.distribution.clone(),
+            ordering: self.ordering.clone(),
         }))
     }
 
@@ -220,7 +249,7 @@ impl ExecutionPlan for OnePassWindowExec {
                 .step_by(batch_size)
                 .map(|start| Ok(with_windows.slice(start, batch_size.min(with_windows.num_rows() - start))))
                 .collect();
-            Ok::<_, datafusion::error::DataFusionError>(futures::stream::iter(chunks))
+            Ok::<_, DataFusionError>(futures::stream::iter(chunks))
         })
         .try_flatten();
         Ok(Box::pin(RecordBatchStreamAdapter::new(self.schema(), output)))
