@@ -204,24 +204,16 @@ impl ExecutionPlan for OnePassWindowExec {
     }
 
     fn apply_expressions(&self, f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>) -> DfResult<TreeNodeRecursion> {
-        let mut recursion = TreeNodeRecursion::Continue;
-        for e in &self.partition_by {
-            recursion = f(e)?;
-            if recursion == TreeNodeRecursion::Stop {
-                return Ok(recursion);
+        let arguments = self.functions.iter().flat_map(|func| match func {
+            Function::RowNumber => Vec::new(),
+            Function::Aggregate(a) => a.expressions(),
+        });
+        for e in self.partition_by.iter().cloned().chain(arguments) {
+            if f(&e)? == TreeNodeRecursion::Stop {
+                return Ok(TreeNodeRecursion::Stop);
             }
         }
-        for func in &self.functions {
-            if let Function::Aggregate(a) = func {
-                for e in a.expressions() {
-                    recursion = f(&e)?;
-                    if recursion == TreeNodeRecursion::Stop {
-                        return Ok(recursion);
-                    }
-                }
-            }
-        }
-        Ok(recursion)
+        Ok(TreeNodeRecursion::Continue)
     }
 
     fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> DfResult<Arc<dyn ExecutionPlan>> {
@@ -238,12 +230,13 @@ impl ExecutionPlan for OnePassWindowExec {
 
     fn execute(&self, partition_index: usize, context: Arc<TaskContext>) -> DfResult<SendableRecordBatchStream> {
         let input = self.input.execute(partition_index, Arc::clone(&context))?;
+        let input_schema = self.input.schema();
         let schema = self.schema();
         let (partition_by, functions) = (self.partition_by.clone(), self.functions.clone());
         let batch_size = context.session_config().batch_size().max(1);
         let output = futures::stream::once(async move {
             let batches: Vec<RecordBatch> = input.try_collect().await?;
-            let rows = concat_batches(&schema_of_input(&batches, &schema, functions.len()), &batches)?;
+            let rows = concat_batches(&input_schema, &batches)?;
             let with_windows = compute(&rows, &partition_by, &functions, &schema)?;
             let chunks: Vec<DfResult<RecordBatch>> = (0..with_windows.num_rows())
                 .step_by(batch_size)
@@ -253,14 +246,6 @@ impl ExecutionPlan for OnePassWindowExec {
         })
         .try_flatten();
         Ok(Box::pin(RecordBatchStreamAdapter::new(self.schema(), output)))
-    }
-}
-
-/// The input's schema: the output's without the window columns at its end.
-fn schema_of_input(batches: &[RecordBatch], output: &datafusion::arrow::datatypes::SchemaRef, windows: usize) -> datafusion::arrow::datatypes::SchemaRef {
-    match batches.first() {
-        Some(b) => b.schema(),
-        None => Arc::new(datafusion::arrow::datatypes::Schema::new(output.fields()[..output.fields().len() - windows].to_vec())),
     }
 }
 

@@ -14,11 +14,11 @@
 //! "datafusion.execution.parquet.pushdown_filters" = "true"` turns row filters back on, for
 //! large files and selective lookups.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use datafusion::catalog::TableProvider;
-use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::{SessionState, SessionStateBuilder};
 use datafusion::prelude::SessionConfig;
 use deltalake::DeltaTable;
 
@@ -41,9 +41,15 @@ pub async fn provider(table: &DeltaTable) -> Result<Arc<dyn TableProvider>> {
 
 /// A provider for `table` with row filters in the Parquet reader on or off.
 pub async fn provider_with(table: &DeltaTable, row_filters: bool) -> Result<Arc<dyn TableProvider>> {
+    // delta-rs reads only the scan settings (row filters, string view types) from this session.
+    // Providers are built again for every new table version, so the two sessions are built once.
+    static SESSIONS: LazyLock<[Arc<SessionState>; 2]> = LazyLock::new(|| [scan_session(false), scan_session(true)]);
+    let session = Arc::clone(&SESSIONS[usize::from(row_filters)]);
+    Ok(table.table_provider().with_session(session).await?)
+}
+
+fn scan_session(row_filters: bool) -> Arc<SessionState> {
     let mut config = SessionConfig::new();
     config.options_mut().execution.parquet.pushdown_filters = row_filters;
-    // delta-rs reads only the scan settings (row filters, string view types) from this session.
-    let session = Arc::new(SessionStateBuilder::new().with_config(config).build());
-    Ok(table.table_provider().with_session(session).await?)
+    Arc::new(SessionStateBuilder::new().with_config(config).build())
 }

@@ -259,8 +259,6 @@ struct Committer {
     table: DeltaTable,
     /// What the next commit is made against: the table after the last commit.
     state: Option<DeltaTableState>,
-    /// A micro-batch that creates the table is queued.
-    creating: bool,
     encoding: VecDeque<tokio::task::JoinHandle<Result<Encoded>>>,
     depth: usize,
     done: Ingested,
@@ -275,7 +273,6 @@ impl Committer {
             schema: schema.clone(),
             table,
             state,
-            creating: false,
             encoding: VecDeque::new(),
             depth,
             done: Ingested::default(),
@@ -286,9 +283,10 @@ impl Committer {
         &self.request.table.name
     }
 
-    /// The table exists, or the micro-batch that creates it is on its way.
+    /// The table exists, or the micro-batch that creates it is on its way: with no table, the
+    /// only micro-batch ever queued is the creating one.
     fn created(&self) -> bool {
-        self.state.is_some() || self.creating
+        self.state.is_some() || !self.encoding.is_empty()
     }
 
     /// Commits every micro-batch still being encoded.
@@ -456,14 +454,13 @@ impl Committer {
         let fresh = skip_rows(batches, already as usize);
         progress.committed = progress.offset;
         let txn = (app_id, progress.offset);
-        if self.encoding.len() >= self.depth || (self.creating && self.state.is_none()) {
+        if self.encoding.len() >= self.depth || self.state.is_none() {
             // The creating commit lands before the next micro-batch is encoded: if another
             // client created the table first, its layout (partitions) is the one to write.
             self.commit_oldest().await?;
         }
         let parquet = self.parquet_writer()?;
-        let creating = (!self.created()).then(|| fresh.clone());
-        self.creating = true;
+        let creating = self.state.is_none().then(|| fresh.clone());
         let name = self.name().to_string();
         self.encoding.push_back(tokio::spawn(async move {
             let rows = fresh.iter().map(|b| b.num_rows() as u64).sum();

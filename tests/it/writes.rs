@@ -258,17 +258,27 @@ async fn a_named_stream_resumes_where_its_earlier_attempt_stopped() {
     assert_eq!(rows(&server, "SELECT count(*), count(DISTINCT click_id) FROM clicks").await, ["24|12"]);
 }
 
-#[tokio::test]
-async fn clients_creating_one_new_table_at_once_all_land() {
-    let (dir, server) = lake(1000).await;
+/// Three clients ingesting 10 rows each (distinct ids) into the new table `fresh`, all started
+/// together; their answers.
+async fn race_to_create(server: &TestServer, if_exists: TableExistsOption) -> Vec<Result<i64, FlightError>> {
     let mut tasks = Vec::new();
     for writer in 0..3i64 {
         let mut client = server.client_as(WRITER.0, WRITER.1).await;
-        let cmd = ingest_cmd("fresh", TableNotExistOption::Create, TableExistsOption::Append);
+        let cmd = ingest_cmd("fresh", TableNotExistOption::Create, if_exists);
         tasks.push(tokio::spawn(async move { client.execute_ingest(cmd, as_stream(clicks(100 * writer, 2, 5))).await }));
     }
+    let mut answers = Vec::new();
     for t in tasks {
-        assert_eq!(t.await.unwrap().unwrap(), 10);
+        answers.push(t.await.unwrap());
+    }
+    answers
+}
+
+#[tokio::test]
+async fn clients_creating_one_new_table_at_once_all_land() {
+    let (dir, server) = lake(1000).await;
+    for answer in race_to_create(&server, TableExistsOption::Append).await {
+        assert_eq!(answer.unwrap(), 10);
     }
     assert_eq!(rows(&server, "SELECT count(*), count(DISTINCT click_id) FROM fresh").await, ["30|30"]);
     // One client created the table; the others appended to it and wrote no metadata of their own.
@@ -292,15 +302,9 @@ async fn clients_creating_one_new_table_at_once_all_land() {
 #[tokio::test]
 async fn of_clients_creating_one_table_that_must_not_exist_one_wins() {
     let (_dir, server) = lake(1000).await;
-    let mut tasks = Vec::new();
-    for writer in 0..3i64 {
-        let mut client = server.client_as(WRITER.0, WRITER.1).await;
-        let cmd = ingest_cmd("fresh", TableNotExistOption::Create, TableExistsOption::Fail);
-        tasks.push(tokio::spawn(async move { client.execute_ingest(cmd, as_stream(clicks(100 * writer, 2, 5))).await }));
-    }
     let mut won = 0;
-    for t in tasks {
-        match t.await.unwrap() {
+    for answer in race_to_create(&server, TableExistsOption::Fail).await {
+        match answer {
             Ok(n) => {
                 assert_eq!(n, 10);
                 won += 1;
